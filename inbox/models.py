@@ -1,0 +1,242 @@
+from __future__ import annotations
+
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+
+def new_webhook_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+class Team(models.Model):
+    name = models.CharField(_("name"), max_length=128, unique=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("team")
+        verbose_name_plural = _("teams")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AgentQuerySet(models.QuerySet):
+    def eligible_for(self, team: Team, *, online_only: bool) -> AgentQuerySet:
+        qs = self.filter(teams=team, user__is_active=True)
+        if online_only:
+            qs = qs.filter(availability=Agent.Availability.ONLINE)
+        return qs.filter(Q(max_open__isnull=True) | Q(open_count__lt=models.F("max_open")))
+
+
+class Agent(models.Model):
+    """An agent: the helpdesk profile of a user."""
+
+    class Availability(models.TextChoices):
+        ONLINE = "online", _("Online")
+        AWAY = "away", _("Away")
+        OFFLINE = "offline", _("Offline")
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="agent")
+    teams = models.ManyToManyField(Team, related_name="agents", blank=True, verbose_name=_("teams"))
+    availability = models.CharField(
+        _("availability"), max_length=16, choices=Availability.choices, default=Availability.OFFLINE
+    )
+    max_open = models.PositiveIntegerField(
+        _("capacity"), null=True, blank=True, help_text=_("Most open conversations at once; empty for no limit.")
+    )
+    open_count = models.PositiveIntegerField(_("open conversations"), default=0, editable=False)
+    last_assigned_at = models.DateTimeField(_("last assigned"), null=True, blank=True, editable=False)
+    language = models.CharField(_("language"), max_length=16, choices=settings.LANGUAGES, default="en")
+    timezone = models.CharField(_("time zone"), max_length=64, default="UTC")
+
+    objects = AgentQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["user__username"]
+        verbose_name = _("agent")
+        verbose_name_plural = _("agents")
+        indexes = [models.Index(fields=["availability", "open_count", "last_assigned_at"])]
+
+    def __str__(self) -> str:
+        return self.user.get_full_name() or self.user.username
+
+    @property
+    def username(self) -> str:
+        return self.user.username
+
+
+class Channel(models.Model):
+    class Kind(models.TextChoices):
+        API = "api", _("API")
+        WEB_CHAT = "web_chat", _("Web chat")
+        EMAIL = "email", _("E-mail")
+        WHATSAPP = "whatsapp", _("WhatsApp")
+        TELEGRAM = "telegram", _("Telegram")
+
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices, default=Kind.API)
+    name = models.CharField(_("name"), max_length=128, unique=True)
+    webhook_url = models.URLField(
+        _("webhook URL"), blank=True, default="", help_text=_("Outgoing messages are POSTed here.")
+    )
+    webhook_secret = models.CharField(
+        _("webhook secret"), max_length=128, default=new_webhook_secret, help_text=_("Signs outgoing webhooks.")
+    )
+    language = models.CharField(
+        _("language"), max_length=16, blank=True, default="", help_text=_("Given to contacts who have none.")
+    )
+    country = models.CharField(
+        _("country"), max_length=2, blank=True, default="", help_text=_("Given to contacts who have none.")
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("channel")
+        verbose_name_plural = _("channels")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ConversationQuerySet(models.QuerySet):
+    def visible_to(self, user) -> ConversationQuerySet:
+        """Admins see everything; an agent sees its teams' conversations and its own."""
+        if not user.is_authenticated:
+            return self.none()
+        if user.is_superuser:
+            return self
+        agent = getattr(user, "agent", None)
+        if agent is None:
+            return self.none()
+        return self.filter(Q(team__agents=agent) | Q(assignee=agent)).distinct()
+
+    def open(self) -> ConversationQuerySet:
+        return self.filter(status=Conversation.Status.OPEN)
+
+
+class Conversation(models.Model):
+    class Status(models.TextChoices):
+        OPEN = "open", _("Open")
+        CLOSED = "closed", _("Closed")
+
+    class Source(models.TextChoices):
+        CONTACT = "contact", _("Contact")
+        AGENT = "agent", _("Agent")
+        API = "api", _("API")
+
+    contact = models.ForeignKey("contacts.Contact", on_delete=models.PROTECT, related_name="conversations")
+    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="conversations")
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.OPEN)
+    source = models.CharField(_("source"), max_length=16, choices=Source.choices, default=Source.CONTACT)
+    team = models.ForeignKey(
+        Team, on_delete=models.SET_NULL, null=True, blank=True, related_name="conversations", verbose_name=_("team")
+    )
+    assignee = models.ForeignKey(
+        Agent,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="conversations",
+        verbose_name=_("assignee"),
+    )
+    opened_at = models.DateTimeField(_("opened"), auto_now_add=True)
+    closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
+    last_incoming_at = models.DateTimeField(_("last incoming message"), null=True, blank=True)
+    last_outgoing_at = models.DateTimeField(_("last outgoing message"), null=True, blank=True)
+
+    objects = ConversationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-opened_at"]
+        verbose_name = _("conversation")
+        verbose_name_plural = _("conversations")
+        indexes = [
+            models.Index(fields=["status", "team", "-opened_at"]),
+            models.Index(fields=["assignee", "status", "-opened_at"]),
+        ]
+        constraints = [
+            # At most one open conversation per contact and channel: new messages append to it.
+            models.UniqueConstraint(
+                fields=["contact", "channel"], condition=Q(status="open"), name="one_open_conversation_per_channel"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.contact}"
+
+
+class Message(models.Model):
+    class Direction(models.TextChoices):
+        INCOMING = "incoming", _("Incoming")
+        OUTGOING = "outgoing", _("Outgoing")
+        COMMENT = "comment", _("Internal comment")
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    direction = models.CharField(_("direction"), max_length=16, choices=Direction.choices)
+    text = models.TextField(_("text"))
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(_("sent"), auto_now_add=True, db_index=True)
+    # Set for messages written by automation: "run:<id>:<seq>"; a retried step cannot post twice.
+    idempotency_key = models.CharField(max_length=64, null=True, blank=True, unique=True, editable=False)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        verbose_name = _("message")
+        verbose_name_plural = _("messages")
+        indexes = [models.Index(fields=["conversation", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_direction_display()}: {self.text[:40]}"
+
+    @property
+    def author_name(self) -> str:
+        if self.author_id is None:
+            return "contact" if self.direction == self.Direction.INCOMING else "bot"
+        return self.author.get_username()
+
+
+class Assignment(models.Model):
+    """History: who a conversation was given to, when, and by what."""
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="assignments")
+    team = models.ForeignKey(Team, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    agent = models.ForeignKey(Agent, on_delete=models.SET_NULL, null=True, blank=True, related_name="assignments")
+    reason = models.CharField(_("reason"), max_length=255, blank=True, default="")
+    created_at = models.DateTimeField(_("at"), auto_now_add=True)
+    idempotency_key = models.CharField(max_length=64, null=True, blank=True, unique=True, editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("assignment")
+        verbose_name_plural = _("assignments")
+
+
+class Delivery(models.Model):
+    """Outbox row: an outgoing message to POST to a channel's webhook, signed, retried, once."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        DELIVERED = "delivered", _("Delivered")
+        FAILED = "failed", _("Failed")
+
+    message = models.OneToOneField(Message, on_delete=models.CASCADE, related_name="delivery")
+    url = models.URLField(max_length=500)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField()
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True, default="")
+
+    class Meta:
+        verbose_name = _("webhook delivery")
+        verbose_name_plural = _("webhook deliveries")
+        indexes = [
+            models.Index(fields=["next_attempt_at"], condition=Q(status="pending"), name="delivery_due_idx"),
+        ]
