@@ -167,6 +167,11 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_BEAT_SCHEDULE = {
+    # The database is the truth for delayed work; these sweeps fire what is due.
+    "fire-due-timers": {"task": "routing.tasks.fire_due_timers", "schedule": 1.0},
+    "deliver-due-messages": {"task": "inbox.tasks.deliver_due_messages", "schedule": 10.0},
+}
 
 # The HTTP request step may reach private or loopback addresses only for these hosts/CIDRs.
 HTTP_REQUEST_ALLOWLIST = env_list("HTTP_REQUEST_ALLOWLIST")

@@ -217,6 +217,9 @@ class Assignment(models.Model):
         verbose_name = _("assignment")
         verbose_name_plural = _("assignments")
 
+    def __str__(self) -> str:
+        return f"#{self.conversation_id} → {self.agent or self.team or '-'}"
+
 
 class Delivery(models.Model):
     """Outbox row: an outgoing message to POST to a channel's webhook, signed, retried, once."""
@@ -240,3 +243,6 @@ class Delivery(models.Model):
         indexes = [
             models.Index(fields=["next_attempt_at"], condition=Q(status="pending"), name="delivery_due_idx"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.url} ({self.status})"

@@ -184,3 +184,6 @@ class Timer(models.Model):
             )
         ]
         constraints = [models.UniqueConstraint(fields=["run", "seq", "kind"], name="timer_once_per_step")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} of run #{self.run_id} due {self.due_at:%Y-%m-%d %H:%M:%S}"

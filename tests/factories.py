@@ -31,6 +31,7 @@ class TeamFactory(factory.django.DjangoModelFactory):
 class AgentFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Agent
+        skip_postgeneration_save = True
 
     user = factory.SubFactory(UserFactory)
     availability = Agent.Availability.ONLINE

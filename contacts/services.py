@@ -1,0 +1,153 @@
+"""Writes to contacts: upsert from a channel with enrichment, field updates."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import phonenumbers
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from contacts.models import Contact, ContactField
+
+CONTACT_INPUT_FIELDS = ("external_id", "name", "email", "phone", "language", "country")
+MAX_LENGTHS = {"external_id": 255, "name": 255, "email": 254, "phone": 32, "language": 16, "country": 2}
+
+
+def parse_phone(raw: str, default_region: str | None = None) -> phonenumbers.PhoneNumber:
+    """Parse a phone number with the `phonenumbers` library; ``ValueError`` when it is not one."""
+    try:
+        number = phonenumbers.parse(raw, (default_region or "").upper() or None)
+    except phonenumbers.NumberParseException as exc:
+        raise ValueError(str(exc)) from exc
+    if not phonenumbers.is_possible_number(number):
+        raise ValueError("not a possible phone number")
+    return number
+
+
+def country_from_phone(e164: str) -> str:
+    """ISO country of a phone number, from its calling code ('' when ambiguous or unknown)."""
+    try:
+        number = parse_phone(e164)
+    except ValueError:
+        return ""
+    return phonenumbers.region_code_for_number(number) or ""
+
+
+def clean_contact_data(data: Any, *, default_region: str = "") -> dict[str, str]:
+    """Validate the contact part of an incoming message; field errors raise ``ValidationError``."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ValidationError({"contact": [_("Must be an object.")]})
+    errors: dict[str, list[str]] = {}
+    cleaned: dict[str, str] = {}
+    for key in CONTACT_INPUT_FIELDS:
+        value = data.get(key)
+        if value is None:
+            continue
+        if isinstance(value, int | float) and not isinstance(value, bool) and key in ("external_id", "phone"):
+            value = str(value)
+        if not isinstance(value, str):
+            errors[key] = [_("Must be a string.")]
+            continue
+        value = value.strip()
+        if len(value) > MAX_LENGTHS[key]:
+            errors[key] = [_("At most %(n)d characters.") % {"n": MAX_LENGTHS[key]}]
+            continue
+        cleaned[key] = value
+    if cleaned.get("email"):
+        try:
+            validate_email(cleaned["email"])
+        except ValidationError:
+            errors["email"] = [_("Enter a valid e-mail address.")]
+        else:
+            cleaned["email"] = cleaned["email"].lower()
+    if cleaned.get("phone"):
+        try:
+            number = parse_phone(cleaned["phone"], cleaned.get("country") or default_region)
+        except ValueError:
+            errors["phone"] = [_("Enter a valid phone number, with its country code (e.g. +34 612 345 678).")]
+        else:
+            cleaned["phone"] = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    if cleaned.get("country"):
+        if len(cleaned["country"]) != 2 or not cleaned["country"].isalpha():
+            errors["country"] = [_("Use a two-letter ISO 3166 country code, e.g. ES.")]
+        else:
+            cleaned["country"] = cleaned["country"].upper()
+    if cleaned.get("language"):
+        cleaned["language"] = cleaned["language"].lower()
+    if errors:
+        raise ValidationError(errors)
+    return cleaned
+
+
+def enrich(contact: Contact, *, channel_language: str = "", channel_country: str = "") -> None:
+    """Fill language and country that the contact lacks: phone calling code first, then channel."""
+    if not contact.country and contact.phone:
+        contact.country = country_from_phone(contact.phone)
+    if not contact.country and channel_country:
+        contact.country = channel_country.upper()
+    if not contact.language and channel_language:
+        contact.language = channel_language.lower()
+
+
+def upsert_contact(data: dict[str, str], *, channel_language: str = "", channel_country: str = "") -> Contact:
+    """Find the contact by external id, then e-mail, then phone; create it when new.
+
+    ``data`` must come from :func:`clean_contact_data`. Fields given overwrite stored ones;
+    fields not given are kept. Call inside a transaction.
+    """
+    contact = None
+    for key in ("external_id", "email", "phone"):
+        if data.get(key):
+            contact = Contact.objects.select_for_update().filter(**{key: data[key]}).order_by("pk").first()
+            if contact is not None:
+                break
+    if contact is None:
+        contact = Contact(**data)
+        enrich(contact, channel_language=channel_language, channel_country=channel_country)
+        if contact.external_id:
+            # Two first messages from the same new contact may race: the unique constraint decides.
+            with transaction.atomic():
+                existing = Contact.objects.select_for_update().filter(external_id=contact.external_id).first()
+                if existing is None:
+                    contact.save()
+                    return contact
+                contact = existing
+        else:
+            contact.save()
+            return contact
+    changed = [key for key, value in data.items() if value and getattr(contact, key) != value]
+    for key in changed:
+        setattr(contact, key, data[key])
+    before = (contact.language, contact.country)
+    enrich(contact, channel_language=channel_language, channel_country=channel_country)
+    if (contact.language, contact.country) != before:
+        changed += ["language", "country"]
+    if changed:
+        contact.save(update_fields=sorted(set(changed)) + ["updated_at"])
+    return contact
+
+
+def set_field(contact: Contact, key: str, value: Any) -> Contact:
+    """Set a built-in or admin-declared custom field; ``ValidationError`` for bad input."""
+    if key == "tags":
+        tags = value if isinstance(value, list) else [t.strip() for t in str(value).split(",") if t.strip()]
+        contact.tags = sorted(set(contact.tags or []) | {str(t) for t in tags})
+        contact.save(update_fields=["tags", "updated_at"])
+        return contact
+    if key in CONTACT_INPUT_FIELDS:
+        cleaned = clean_contact_data({key: "" if value is None else str(value)}, default_region=contact.country)
+        setattr(contact, key, cleaned.get(key, ""))
+        if key == "phone":
+            enrich(contact)
+        contact.save()
+        return contact
+    if not ContactField.objects.filter(key=key).exists():
+        raise ValidationError(_("Unknown contact field %(key)s.") % {"key": key})
+    contact.fields = {**(contact.fields or {}), key: value}
+    contact.save(update_fields=["fields", "updated_at"])
+    return contact

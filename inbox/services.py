@@ -1,0 +1,373 @@
+"""Writes to the inbox: receiving and sending messages, assignment, closing.
+
+Lock order, everywhere: conversation row, then team row, then agent rows. Functions
+that expect their caller to hold a lock say so.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from contacts import services as contact_services
+from inbox.models import Agent, Assignment, Channel, Conversation, Delivery, Message, Team
+
+
+class Strategy:
+    ROUND_ROBIN = "round_robin"
+    LEAST_OPEN = "least_open"
+    SPECIFIC = "specific"
+    ALL = (ROUND_ROBIN, LEAST_OPEN, SPECIFIC)
+
+
+def clean_text(text: Any, *, field: str = "text") -> str:
+    if not isinstance(text, str):
+        raise ValidationError({field: [_("Must be a string.")]})
+    if not text.strip():
+        raise ValidationError({field: [_("This field may not be blank.")]})
+    if len(text) > settings.MESSAGE_MAX_LENGTH:
+        raise ValidationError(
+            {field: [_("At most %(n)d characters; split the message.") % {"n": settings.MESSAGE_MAX_LENGTH}]}
+        )
+    return text
+
+
+def receive_message(channel: Channel, contact_data: Any, text: Any) -> tuple[Conversation, Message]:
+    """A contact wrote on a channel: store it, open a conversation if needed, wake the workflows.
+
+    All or nothing: contact, conversation and message commit together, and the routing work
+    they cause is enqueued on commit.
+    """
+    from routing import services as routing_services
+
+    text = clean_text(text)
+    data = contact_services.clean_contact_data(contact_data, default_region=channel.country)
+    with transaction.atomic():
+        contact = contact_services.upsert_contact(
+            data, channel_language=channel.language, channel_country=channel.country
+        )
+        conversation, opened = _open_conversation(contact, channel)
+        now = timezone.now()
+        message = Message.objects.create(conversation=conversation, direction=Message.Direction.INCOMING, text=text)
+        Conversation.objects.filter(pk=conversation.pk).update(last_incoming_at=now)
+        conversation.last_incoming_at = now
+        if opened:
+            routing_services.on_conversation_opened(conversation)
+        else:
+            routing_services.on_incoming_message(conversation, message)
+    return conversation, message
+
+
+def _open_conversation(contact, channel: Channel) -> tuple[Conversation, bool]:
+    conversation = (
+        Conversation.objects.select_for_update().filter(contact=contact, channel=channel, status="open").first()
+    )
+    if conversation is not None:
+        return conversation, False
+    try:
+        with transaction.atomic():
+            return Conversation.objects.create(contact=contact, channel=channel), True
+    except IntegrityError:
+        # Another message of the same contact opened it a moment ago.
+        return Conversation.objects.select_for_update().get(contact=contact, channel=channel, status="open"), False
+
+
+def _post(
+    conversation: Conversation, direction: str, text: str, *, author=None, idempotency_key: str | None = None
+) -> Message:
+    if idempotency_key:
+        existing = Message.objects.filter(idempotency_key=idempotency_key).first()
+        if existing is not None:
+            return existing
+    message = Message.objects.create(
+        conversation=conversation, direction=direction, text=text, author=author, idempotency_key=idempotency_key
+    )
+    return message
+
+
+def send_message(conversation: Conversation, text: str, *, author=None, idempotency_key: str | None = None) -> Message:
+    """An outgoing message to the contact; delivered to the channel's webhook from the outbox."""
+    text = clean_text(text)
+    with transaction.atomic():
+        message = _post(conversation, Message.Direction.OUTGOING, text, author=author, idempotency_key=idempotency_key)
+        Conversation.objects.filter(pk=conversation.pk).update(last_outgoing_at=message.created_at)
+        conversation.last_outgoing_at = message.created_at
+        channel = conversation.channel
+        if channel.kind == Channel.Kind.API and channel.webhook_url:
+            _, created = Delivery.objects.get_or_create(
+                message=message, defaults={"url": channel.webhook_url, "next_attempt_at": timezone.now()}
+            )
+            if created:
+                from inbox.tasks import deliver_message
+
+                transaction.on_commit(lambda: deliver_message.delay(message.pk))
+    return message
+
+
+def add_comment(conversation: Conversation, text: str, *, author=None, idempotency_key: str | None = None) -> Message:
+    """An internal note: agents see it, the contact never does."""
+    text = clean_text(text)
+    return _post(conversation, Message.Direction.COMMENT, text, author=author, idempotency_key=idempotency_key)
+
+
+@dataclasses.dataclass(frozen=True)
+class AssignResult:
+    agent: Agent | None
+    team: Team | None
+    detail: str
+
+    @property
+    def assigned(self) -> bool:
+        return self.agent is not None
+
+
+def pick_agent(team: Team, *, strategy: str, online_only: bool, exclude: Agent | None = None) -> Agent | None:
+    """The next agent of ``team`` by ``strategy``. Caller holds the team row lock.
+
+    One indexed query, whatever the team's size; fairness comes from the team lock, which
+    serialises picks, and from ordering by least recently assigned.
+    """
+    candidates = Agent.objects.eligible_for(team, online_only=online_only)
+    if exclude is not None:
+        candidates = candidates.exclude(pk=exclude.pk)
+    least_recent = F("last_assigned_at").asc(nulls_first=True)
+    if strategy == Strategy.LEAST_OPEN:
+        order = ["open_count", least_recent, "pk"]
+    else:
+        order = [least_recent, "pk"]
+    return candidates.order_by(*order).first()
+
+
+def assign(
+    conversation: Conversation,
+    *,
+    team: Team | None = None,
+    agent: Agent | None = None,
+    strategy: str = Strategy.ROUND_ROBIN,
+    online_only: bool = False,
+    exclude_current: bool = False,
+    reason: str = "",
+    idempotency_key: str | None = None,
+) -> AssignResult:
+    """Give the conversation to ``agent``, or to an agent of ``team`` chosen by ``strategy``.
+
+    With nobody eligible the conversation still moves to the team, unassigned (queued), and the
+    result says why. ``exclude_current`` never picks the agent who has it now.
+    """
+    with transaction.atomic():
+        conv = Conversation.objects.select_for_update().get(pk=conversation.pk)
+        if idempotency_key and Assignment.objects.filter(idempotency_key=idempotency_key).exists():
+            done = Assignment.objects.get(idempotency_key=idempotency_key)
+            return AssignResult(done.agent, done.team, _("Already done."))
+        current = conv.assignee
+        if agent is not None:
+            chosen = agent
+            if not agent.user.is_active:
+                chosen = None
+                detail = _("%(agent)s is deactivated.") % {"agent": agent.username}
+            elif online_only and agent.availability != Agent.Availability.ONLINE:
+                chosen = None
+                detail = _("%(agent)s is %(availability)s, and only online agents may be chosen.") % {
+                    "agent": agent.username,
+                    "availability": agent.get_availability_display().lower(),
+                }
+            elif exclude_current and current is not None and agent.pk == current.pk:
+                chosen = None
+                detail = _("%(agent)s already has it.") % {"agent": agent.username}
+            else:
+                detail = _("Assigned to %(agent)s.") % {"agent": agent.username}
+        elif team is not None:
+            Team.objects.select_for_update().filter(pk=team.pk).first()
+            chosen = pick_agent(
+                team, strategy=strategy, online_only=online_only, exclude=current if exclude_current else None
+            )
+            if chosen is None:
+                detail = _("Nobody in %(team)s can take it now%(online)s; it waits in the team's queue.") % {
+                    "team": team.name,
+                    "online": _(" (only online agents)") if online_only else "",
+                }
+            else:
+                detail = _("Assigned to %(agent)s of %(team)s (%(strategy)s).") % {
+                    "agent": chosen.username,
+                    "team": team.name,
+                    "strategy": strategy.replace("_", " "),
+                }
+        else:
+            raise ValueError("assign() needs a team or an agent")
+
+        new_team = team if team is not None else (conv.team if chosen is None else _team_for(chosen, conv.team))
+        if chosen is not None or team is not None:
+            _set_assignee(conv, chosen, new_team)
+            Assignment.objects.create(
+                conversation=conv, team=new_team, agent=chosen, reason=reason or detail, idempotency_key=idempotency_key
+            )
+        conversation.team, conversation.assignee = conv.team, conv.assignee
+        return AssignResult(chosen, new_team, detail)
+
+
+def _team_for(agent: Agent, current: Team | None) -> Team | None:
+    """Keep the conversation's team when the agent belongs to it; else the agent's first team."""
+    teams = list(agent.teams.all())
+    if current is not None and any(t.pk == current.pk for t in teams):
+        return current
+    return teams[0] if teams else current
+
+
+def _set_assignee(conv: Conversation, agent: Agent | None, team: Team | None) -> None:
+    """Move the open count with the conversation. Caller holds the conversation row lock."""
+    previous_id = conv.assignee_id
+    if conv.status == Conversation.Status.OPEN and previous_id != (agent.pk if agent else None):
+        if previous_id is not None:
+            Agent.objects.filter(pk=previous_id, open_count__gt=0).update(open_count=F("open_count") - 1)
+        if agent is not None:
+            Agent.objects.filter(pk=agent.pk).update(open_count=F("open_count") + 1, last_assigned_at=timezone.now())
+    elif agent is not None:
+        Agent.objects.filter(pk=agent.pk).update(last_assigned_at=timezone.now())
+    conv.assignee = agent
+    conv.team = team
+    conv.save(update_fields=["assignee", "team"])
+
+
+def unassign(conversation: Conversation, *, reason: str = "", idempotency_key: str | None = None) -> None:
+    with transaction.atomic():
+        conv = Conversation.objects.select_for_update().get(pk=conversation.pk)
+        if idempotency_key and Assignment.objects.filter(idempotency_key=idempotency_key).exists():
+            return
+        _set_assignee(conv, None, conv.team)
+        Assignment.objects.create(
+            conversation=conv, team=conv.team, agent=None, reason=reason, idempotency_key=idempotency_key
+        )
+        conversation.assignee = None
+
+
+def close_conversation(conversation: Conversation, *, by_run_id: int | None = None) -> bool:
+    """Close an open conversation; False when it was already closed."""
+    from routing import services as routing_services
+
+    with transaction.atomic():
+        conv = Conversation.objects.select_for_update().get(pk=conversation.pk)
+        if conv.status != Conversation.Status.OPEN:
+            return False
+        if conv.assignee_id is not None:
+            Agent.objects.filter(pk=conv.assignee_id, open_count__gt=0).update(open_count=F("open_count") - 1)
+        conv.status = Conversation.Status.CLOSED
+        conv.closed_at = timezone.now()
+        conv.save(update_fields=["status", "closed_at"])
+        conversation.status, conversation.closed_at = conv.status, conv.closed_at
+        routing_services.on_conversation_closed(conv, except_run_id=by_run_id)
+    return True
+
+
+def reopen_conversation(conversation: Conversation) -> bool:
+    """Reopen a closed conversation unless the contact already has another open one there."""
+    with transaction.atomic():
+        conv = Conversation.objects.select_for_update().get(pk=conversation.pk)
+        if conv.status == Conversation.Status.OPEN:
+            return False
+        if Conversation.objects.filter(contact=conv.contact_id, channel=conv.channel_id, status="open").exists():
+            raise ValidationError(_("The contact already has an open conversation on this channel."))
+        conv.status, conv.closed_at = Conversation.Status.OPEN, None
+        conv.save(update_fields=["status", "closed_at"])
+        if conv.assignee_id is not None:
+            Agent.objects.filter(pk=conv.assignee_id).update(open_count=F("open_count") + 1)
+        conversation.status, conversation.closed_at = conv.status, None
+    return True
+
+
+# --- Outbox -------------------------------------------------------------------------------------
+
+DELIVERY_LEASE = timedelta(seconds=60)
+DELIVERY_MAX_ATTEMPTS = 8
+
+
+def claim_delivery(message_id: int) -> Delivery | None:
+    """Claim a due delivery with a conditional update; None when another worker has it or it is done."""
+    now = timezone.now()
+    claimed = Delivery.objects.filter(
+        message_id=message_id, status=Delivery.Status.PENDING, next_attempt_at__lte=now
+    ).update(attempts=F("attempts") + 1, next_attempt_at=now + DELIVERY_LEASE)
+    if not claimed:
+        return None
+    return Delivery.objects.select_related("message__conversation__channel", "message__conversation__contact").get(
+        message_id=message_id
+    )
+
+
+def finish_delivery(delivery: Delivery, *, error: str = "") -> timedelta | None:
+    """Record the attempt's outcome; the delay before the next attempt, or None when finished."""
+    now = timezone.now()
+    if not error:
+        Delivery.objects.filter(pk=delivery.pk).update(
+            status=Delivery.Status.DELIVERED, delivered_at=now, last_error=""
+        )
+        return None
+    if delivery.attempts >= DELIVERY_MAX_ATTEMPTS:
+        Delivery.objects.filter(pk=delivery.pk).update(status=Delivery.Status.FAILED, last_error=error[:2000])
+        return None
+    delay = timedelta(seconds=min(2**delivery.attempts, 3600))
+    Delivery.objects.filter(pk=delivery.pk).update(next_attempt_at=now + delay, last_error=error[:2000])
+    return delay
+
+
+def due_delivery_ids(limit: int = 100) -> list[int]:
+    return list(
+        Delivery.objects.filter(status=Delivery.Status.PENDING, next_attempt_at__lte=timezone.now())
+        .order_by("next_attempt_at")
+        .values_list("message_id", flat=True)[:limit]
+    )
+
+
+# --- Agents and teams ---------------------------------------------------------------------------
+
+
+def create_agent(
+    *,
+    username: str,
+    email: str = "",
+    name: str = "",
+    teams: list[Team] | None = None,
+    availability: str = Agent.Availability.OFFLINE,
+    password: str | None = None,
+    is_superuser: bool = False,
+) -> Agent:
+    """A user with its agent profile; without a password the user cannot log in until one is set."""
+    from django.contrib.auth import get_user_model
+
+    User = get_user_model()
+    first, _sep, last = name.strip().partition(" ")
+    with transaction.atomic():
+        if User.objects.filter(username__iexact=username).exists():
+            raise ValidationError({"username": [_("A user with that username already exists.")]})
+        user = User(
+            username=username,
+            email=email,
+            first_name=first,
+            last_name=last,
+            is_staff=is_superuser,
+            is_superuser=is_superuser,
+        )
+        if password:
+            user.set_password(password)
+        else:
+            user.set_unusable_password()
+        user.save()
+        agent = Agent.objects.create(user=user, availability=availability)
+        if teams:
+            agent.teams.set(teams)
+    return agent
+
+
+def set_availability(agent: Agent, availability: str) -> Agent:
+    if availability not in Agent.Availability.values:
+        raise ValidationError({"availability": [_("Choose online, away or offline.")]})
+    Agent.objects.filter(pk=agent.pk).update(availability=availability)
+    agent.availability = availability
+    return agent

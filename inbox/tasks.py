@@ -1,0 +1,67 @@
+"""Thin Celery tasks of the inbox: deliver outgoing messages to channel webhooks."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import time
+
+import requests
+from celery import shared_task
+
+from inbox import services
+
+logger = logging.getLogger(__name__)
+
+WEBHOOK_TIMEOUT = (3.05, 10)
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    """HMAC-SHA256 over "<timestamp>.<body>", hex; receivers recompute it to trust the POST."""
+    return hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def deliver_message(message_id: int) -> None:
+    delivery = services.claim_delivery(message_id)
+    if delivery is None:
+        return
+    message = delivery.message
+    conversation = message.conversation
+    body = json.dumps(
+        {
+            "event": "message.outgoing",
+            "delivery": delivery.pk,
+            "conversation": conversation.pk,
+            "message": {"id": message.pk, "text": message.text, "created_at": message.created_at.isoformat()},
+            "contact": {"id": conversation.contact_id, "external_id": conversation.contact.external_id},
+        },
+        ensure_ascii=False,
+    ).encode()
+    timestamp = str(int(time.time()))
+    headers = {
+        "Content-Type": "application/json",
+        "X-Helpdesk-Delivery": str(delivery.pk),
+        "X-Helpdesk-Timestamp": timestamp,
+        "X-Helpdesk-Signature": "sha256=" + sign(conversation.channel.webhook_secret, timestamp, body),
+    }
+    error = ""
+    try:
+        response = requests.post(delivery.url, data=body, headers=headers, timeout=WEBHOOK_TIMEOUT)
+        if not 200 <= response.status_code < 300:
+            error = f"HTTP {response.status_code}"
+    except requests.RequestException as exc:
+        error = f"{type(exc).__name__}: {exc}"
+    delay = services.finish_delivery(delivery, error=error)
+    if delay is not None:
+        logger.info("Delivery %s failed (%s); retrying in %s", delivery.pk, error, delay)
+        deliver_message.apply_async((message_id,), countdown=delay.total_seconds())
+
+
+@shared_task(ignore_result=True)
+def deliver_due_messages() -> None:
+    """Beat sweep: retries whose broker message was lost are picked up from the outbox."""
+    for message_id in services.due_delivery_ids():
+        deliver_message.delay(message_id)

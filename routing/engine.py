@@ -1,0 +1,238 @@
+"""Advance a run: execute its steps one transaction each until it waits or ends.
+
+One step = one transaction holding the run's row lock: the step's effects (messages,
+assignment, contact change), the run's new position and variables, and the log entry
+commit together or not at all. A task delivered twice finds the run already moved on and
+does nothing; a worker killed mid-step leaves the run where it was, to be retried.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from routing import interpolation
+from routing.models import Run, RunLog, Timer
+from routing.steps import Event, Outcome, StepContext, get_step
+from routing.steps.base import FAILURE, RETRY, TIMEOUT, WAITING
+
+logger = logging.getLogger(__name__)
+
+# Outcomes that leave a run "failed" when there is nowhere to go from them.
+FAILING_OUTCOMES = {FAILURE, TIMEOUT}
+
+
+def build_snapshot(run: Run) -> dict[str, Any]:
+    """The read-only view conditions and templates see, built once per step (no queries)."""
+    conversation = run.conversation
+    contact = conversation.contact
+    contact_values = {key: getattr(contact, key) for key in contact.BUILTIN_FIELDS}
+    contact_values["tags"] = list(contact.tags or [])
+    for key, value in (contact.fields or {}).items():
+        contact_values.setdefault(key, value)
+    return {
+        "var": dict(run.variables or {}),
+        "contact": contact_values,
+        "conversation": {
+            "id": conversation.pk,
+            "status": conversation.status,
+            "source": conversation.source,
+            "channel": conversation.channel.name,
+            "team": conversation.team.name if conversation.team_id else None,
+            "assignee": conversation.assignee.user.username if conversation.assignee_id else None,
+            "opened_at": conversation.opened_at,
+            "last_incoming_at": conversation.last_incoming_at,
+            "last_outgoing_at": conversation.last_outgoing_at,
+        },
+        "now": timezone.now(),
+    }
+
+
+def _lock(run_id: int) -> Run | None:
+    return (
+        Run.objects.select_for_update(of=("self",))
+        .select_related(
+            "version",
+            "conversation__contact",
+            "conversation__channel",
+            "conversation__team",
+            "conversation__assignee__user",
+        )
+        .filter(pk=run_id)
+        .first()
+    )
+
+
+def advance(run_id: int) -> str | None:
+    """Run steps until the run waits, ends, or hits the per-call step limit; returns its status."""
+    status = None
+    for _i in range(settings.ROUTING_MAX_STEPS_PER_ADVANCE):
+        with transaction.atomic():
+            run = _lock(run_id)
+            if run is None:
+                return None
+            if run.status != Run.Status.RUNNING:
+                return run.status
+            _step_once(run)
+            status = run.status
+        if status != Run.Status.RUNNING:
+            return status
+    # Too many steps in one go: yield the worker and continue in a fresh task.
+    from routing.tasks import advance_run
+
+    transaction.on_commit(lambda: advance_run.delay(run_id))
+    return status
+
+
+def _step_once(run: Run) -> None:
+    """Execute (or resume) the run's current step. Caller holds the run's row lock."""
+    definition = run.version.definition
+    step_id = run.current_step
+    config = definition.get("steps", {}).get(step_id)
+    if not isinstance(config, dict):
+        _finish(run, step_id, "?", FAILURE, _("There is no step '%(id)s' in this version.") % {"id": step_id})
+        return
+    kind = config.get("type", "?")
+    step = get_step(kind)
+    if step is None:
+        _finish(run, step_id, kind, FAILURE, _("Unknown step type '%(type)s'.") % {"type": kind})
+        return
+    if kind == "jump" and not _jump_allowed(run, step_id):
+        _finish(
+            run,
+            step_id,
+            kind,
+            FAILURE,
+            _("Stopped: jumped from '%(id)s' more than %(n)d times (loop guard).")
+            % {"id": step_id, "n": settings.ROUTING_MAX_JUMPS},
+        )
+        return
+    snapshot = build_snapshot(run)
+    ctx = StepContext(
+        run=run,
+        step_id=step_id,
+        config=config,
+        snapshot=snapshot,
+        idempotency_key=f"run:{run.pk}:{run.seq}",
+        render=lambda text, escape="text": interpolation.render(text, snapshot, escape),
+    )
+    event = _take_event(run)
+    try:
+        # A savepoint: a step that fails halfway leaves none of its writes behind.
+        with transaction.atomic():
+            outcome = step.resume(ctx, event) if event is not None else step.run(ctx)
+    except Exception as exc:  # the run must record any failure, whatever raised it
+        logger.exception("Step %s of run %s failed", step_id, run.pk)
+        outcome = Outcome(
+            FAILURE, _("Internal error in this step: %(error)s") % {"error": f"{type(exc).__name__}: {exc}"}
+        )
+    _apply(run, step_id, kind, step, config, outcome)
+
+
+def _take_event(run: Run) -> Event | None:
+    pending = run.state.pop("event", None)
+    if not pending:
+        return None
+    if pending.get("message"):
+        from inbox.models import Message
+
+        return Event(message=Message.objects.filter(pk=pending["message"]).first() or Message(text=""))
+    return Event(timer_kind=pending.get("timer"))
+
+
+def _jump_allowed(run: Run, step_id: str) -> bool:
+    jumps = run.state.setdefault("jumps", {})
+    jumps[step_id] = jumps.get(step_id, 0) + 1
+    return jumps[step_id] <= settings.ROUTING_MAX_JUMPS
+
+
+def _log(run: Run, step_id: str, kind: str, outcome: str, detail: str) -> None:
+    RunLog.objects.create(run=run, seq=run.seq, step=step_id, step_type=kind, outcome=outcome, detail=detail)
+    run.seq += 1
+
+
+def _apply(run: Run, step_id: str, kind: str, step, config: dict[str, Any], outcome: Outcome) -> None:
+    """Record the outcome and move the run. Caller holds the run's row lock."""
+    run.variables = {**(run.variables or {}), **outcome.variables}
+    _log(run, step_id, kind, outcome.name, outcome.detail)
+    if outcome.wait is not None:
+        run.status = outcome.wait.status
+        if outcome.wait.timer_kind and outcome.wait.seconds:
+            schedule_timer(run, outcome.wait.timer_kind, outcome.wait.seconds)
+        _save(run)
+        return
+    if outcome.name in (WAITING, RETRY):
+        # A waiting outcome without a wait would stall the run: treat it as a failure.
+        _finish(run, step_id, kind, FAILURE, _("The step asked to wait but gave no reason to resume."), log=True)
+        return
+    target = outcome.goto or step.next_step(config, outcome.name)
+    if target is None:
+        if outcome.name in FAILING_OUTCOMES:
+            _finish(
+                run,
+                step_id,
+                kind,
+                outcome.name,
+                _("Run ended: no step for outcome '%(o)s' of '%(id)s'.") % {"o": outcome.name, "id": step_id},
+                status=Run.Status.FAILED,
+                error=outcome.detail,
+            )
+        else:
+            _finish(
+                run,
+                step_id,
+                kind,
+                "end",
+                _("Run completed after '%(id)s' (%(o)s).") % {"id": step_id, "o": outcome.name},
+                status=Run.Status.COMPLETED,
+            )
+        return
+    run.current_step = target
+    run.status = Run.Status.RUNNING
+    _save(run)
+
+
+def _finish(
+    run: Run,
+    step_id: str,
+    kind: str,
+    outcome: str,
+    detail: str,
+    *,
+    status: str = Run.Status.FAILED,
+    error: str = "",
+    log: bool = True,
+) -> None:
+    if log:
+        _log(run, step_id, kind, outcome, detail)
+    run.status = status
+    run.error = error or (detail if status == Run.Status.FAILED else "")
+    run.finished_at = timezone.now()
+    Timer.objects.pending().filter(run=run).update(cancelled_at=run.finished_at)
+    _save(run)
+    if status == Run.Status.FAILED:
+        logger.info("Run %s failed at %s: %s", run.pk, step_id, run.error)
+
+
+def _save(run: Run) -> None:
+    run.save(
+        update_fields=["status", "current_step", "seq", "variables", "state", "error", "finished_at", "updated_at"]
+    )
+
+
+def schedule_timer(run: Run, kind: str, seconds: float) -> Timer:
+    """A durable timer for the run's current wait; the poller fires it (routing.timers)."""
+    from routing.tasks import fire_due_timers
+
+    due = timezone.now() + timedelta(seconds=seconds)
+    timer = Timer.objects.create(run=run, kind=kind, seq=run.seq, due_at=due)
+    if seconds <= 300:
+        # A wake-up close to the due time for short waits; the periodic poll is the safety net.
+        transaction.on_commit(lambda: fire_due_timers.apply_async(countdown=seconds))
+    return timer
