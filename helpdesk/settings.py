@@ -171,6 +171,7 @@ CELERY_BEAT_SCHEDULE = {
     # The database is the truth for delayed work; these sweeps fire what is due.
     "fire-due-timers": {"task": "routing.tasks.fire_due_timers", "schedule": 1.0},
     "deliver-due-messages": {"task": "inbox.tasks.deliver_due_messages", "schedule": 10.0},
+    "requeue-stalled-runs": {"task": "routing.tasks.requeue_stalled_runs", "schedule": 30.0},
 }
 
 # The HTTP request step may reach private or loopback addresses only for these hosts/CIDRs.

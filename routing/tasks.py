@@ -21,3 +21,24 @@ def fire_due_timers() -> int:
         total += fired
         if fired < timers.BATCH:
             return total
+
+
+@shared_task(ignore_result=True)
+def requeue_stalled_runs(older_than_seconds: int = 30) -> int:
+    """Runs left "running" with no task (a lost broker message, a killed worker) get a new one.
+
+    Advancing is idempotent under the run lock, so a run that was merely slow is not harmed.
+    """
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from routing.models import Run
+
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    stalled = list(
+        Run.objects.filter(status=Run.Status.RUNNING, updated_at__lt=cutoff).values_list("pk", flat=True)[:500]
+    )
+    for run_id in stalled:
+        advance_run.delay(run_id)
+    return len(stalled)

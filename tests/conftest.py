@@ -64,7 +64,7 @@ def bob_api(bob) -> APIClient:
 
 
 @pytest.fixture
-def run_on_commit(django_capture_on_commit_callbacks):
+def run_on_commit(db, django_capture_on_commit_callbacks):
     """Run the tasks that services enqueue on commit, in this process (unit tests only).
 
     End-to-end tests use a real worker instead (tests/e2e).
