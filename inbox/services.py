@@ -1,6 +1,6 @@
 """Writes to the inbox: receiving and sending messages, assignment, closing.
 
-Lock order, everywhere: conversation row, then team row, then agent rows. Functions
+Lock order, everywhere: conversation row, then its runs, then team row, then agent rows. Functions
 that expect their caller to hold a lock say so.
 """
 

@@ -55,6 +55,15 @@ def build_snapshot(run: Run) -> dict[str, Any]:
 
 
 def _lock(run_id: int) -> Run | None:
+    """Lock the run's conversation, then the run.
+
+    The inbox locks a conversation before its runs (a message arriving, a close), and steps
+    lock the conversation to assign or close it; taking it first here keeps one lock order
+    everywhere, so the two paths cannot deadlock.
+    """
+    from inbox.models import Conversation
+
+    list(Conversation.objects.select_for_update().filter(runs__pk=run_id).values_list("pk", flat=True))
     return (
         Run.objects.select_for_update(of=("self",))
         .select_related(
