@@ -79,3 +79,9 @@ def run_on_commit(db, django_capture_on_commit_callbacks):
             yield django_capture_on_commit_callbacks
         finally:
             app.conf.task_always_eager = False
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """Real hashers cost ~0.3 s per password; tests make many users and check no hash strength."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

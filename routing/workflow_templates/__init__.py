@@ -1,0 +1,84 @@
+"""One-click workflow templates: the playbooks of the spec, as workflow JSON.
+
+Each template is a JSON file in this package, shaped exactly as the workflow JSON contract,
+so what an admin creates from a template is what ``import_workflow`` would import. Templates
+name teams; publishing refuses a team that does not exist, so each description says which
+teams to create first (``manage.py loaddemo`` creates them all).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+
+HERE = Path(__file__).resolve().parent
+
+
+@dataclasses.dataclass(frozen=True)
+class WorkflowTemplate:
+    slug: str
+    name: str | Promise
+    description: str | Promise
+    filename: str
+    teams: tuple[str, ...] = ()
+
+    @property
+    def path(self) -> Path:
+        return HERE / self.filename
+
+    def load(self) -> dict[str, Any]:
+        return load(self.slug)
+
+
+TEMPLATES: dict[str, WorkflowTemplate] = {
+    template.slug: template
+    for template in (
+        WorkflowTemplate(
+            slug="route_by_answer",
+            name=_("Route by the customer's answer"),
+            description=_(
+                "When a contact opens a conversation, ask which team can help (Sales, Support, Billing, "
+                "Shipping; by name or number, two retries, one hour to answer), assign the conversation to "
+                "that team round robin and tell the contact. No valid answer or no answer in time: assign to "
+                "Support. Needs the teams Sales, Support, Billing and Shipping."
+            ),
+            filename="route_by_answer.json",
+            teams=("Sales", "Support", "Billing", "Shipping"),
+        ),
+        WorkflowTemplate(
+            slug="route_by_profile",
+            name=_("Route by contact profile"),
+            description=_(
+                "When a contact opens a conversation, route on the contact's profile: language es to the "
+                "team Soporte ES, country BR to Suporte BR, everyone else to Support, then greet the contact. "
+                "Language and country come from the contact, the phone number or the channel. Needs the teams "
+                "Soporte ES, Suporte BR and Support."
+            ),
+            filename="route_by_profile.json",
+            teams=("Soporte ES", "Suporte BR", "Support"),
+        ),
+    )
+}
+
+
+@cache
+def _read(slug: str) -> dict[str, Any]:
+    return json.loads(TEMPLATES[slug].path.read_text(encoding="utf-8"))
+
+
+def load(slug: str) -> dict[str, Any]:
+    """A fresh copy of the template's definition; ``KeyError`` for an unknown slug."""
+    if slug not in TEMPLATES:
+        raise KeyError(slug)
+    return copy.deepcopy(_read(slug))
+
+
+def all_templates() -> list[WorkflowTemplate]:
+    return list(TEMPLATES.values())
