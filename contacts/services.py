@@ -7,7 +7,7 @@ from typing import Any
 import phonenumbers
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
 from contacts.models import Contact, ContactField
@@ -109,17 +109,16 @@ def upsert_contact(data: dict[str, str], *, channel_language: str = "", channel_
     if contact is None:
         contact = Contact(**data)
         enrich(contact, channel_language=channel_language, channel_country=channel_country)
-        if contact.external_id:
-            # Two first messages from the same new contact may race: the unique constraint decides.
-            with transaction.atomic():
-                existing = Contact.objects.select_for_update().filter(external_id=contact.external_id).first()
-                if existing is None:
-                    contact.save()
-                    return contact
-                contact = existing
-        else:
+        if not contact.external_id:
             contact.save()
             return contact
+        try:
+            # Two first messages from the same new contact may race: the unique constraint decides.
+            with transaction.atomic():
+                contact.save()
+            return contact
+        except IntegrityError:
+            contact = Contact.objects.select_for_update().get(external_id=contact.external_id)
     changed = [key for key, value in data.items() if value and getattr(contact, key) != value]
     for key in changed:
         setattr(contact, key, data[key])

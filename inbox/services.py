@@ -96,7 +96,7 @@ def _post(
 def send_message(conversation: Conversation, text: str, *, author=None, idempotency_key: str | None = None) -> Message:
     """An outgoing message to the contact; delivered to the channel's webhook from the outbox."""
     text = clean_text(text)
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         message = _post(conversation, Message.Direction.OUTGOING, text, author=author, idempotency_key=idempotency_key)
         Conversation.objects.filter(pk=conversation.pk).update(last_outgoing_at=message.created_at)
         conversation.last_outgoing_at = message.created_at
@@ -135,7 +135,7 @@ def pick_agent(team: Team, *, strategy: str, online_only: bool, exclude: Agent |
     One indexed query, whatever the team's size; fairness comes from the team lock, which
     serialises picks, and from ordering by least recently assigned.
     """
-    candidates = Agent.objects.eligible_for(team, online_only=online_only)
+    candidates = Agent.objects.eligible_for(team, online_only=online_only).select_related("user")
     if exclude is not None:
         candidates = candidates.exclude(pk=exclude.pk)
     least_recent = F("last_assigned_at").asc(nulls_first=True)
@@ -162,7 +162,7 @@ def assign(
     With nobody eligible the conversation still moves to the team, unassigned (queued), and the
     result says why. ``exclude_current`` never picks the agent who has it now.
     """
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         conv = Conversation.objects.select_for_update().get(pk=conversation.pk)
         if idempotency_key and Assignment.objects.filter(idempotency_key=idempotency_key).exists():
             done = Assignment.objects.get(idempotency_key=idempotency_key)
@@ -237,7 +237,7 @@ def _set_assignee(conv: Conversation, agent: Agent | None, team: Team | None) ->
 
 
 def unassign(conversation: Conversation, *, reason: str = "", idempotency_key: str | None = None) -> None:
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         conv = Conversation.objects.select_for_update().get(pk=conversation.pk)
         if idempotency_key and Assignment.objects.filter(idempotency_key=idempotency_key).exists():
             return
@@ -252,7 +252,7 @@ def close_conversation(conversation: Conversation, *, by_run_id: int | None = No
     """Close an open conversation; False when it was already closed."""
     from routing import services as routing_services
 
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         conv = Conversation.objects.select_for_update().get(pk=conversation.pk)
         if conv.status != Conversation.Status.OPEN:
             return False
@@ -268,7 +268,7 @@ def close_conversation(conversation: Conversation, *, by_run_id: int | None = No
 
 def reopen_conversation(conversation: Conversation) -> bool:
     """Reopen a closed conversation unless the contact already has another open one there."""
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         conv = Conversation.objects.select_for_update().get(pk=conversation.pk)
         if conv.status == Conversation.Status.OPEN:
             return False
