@@ -134,7 +134,9 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "inbox.api.schema.ApiAutoSchema",
+    "DEFAULT_PARSER_CLASSES": ["inbox.api.parsers.SafeJSONParser"],
+    "EXCEPTION_HANDLER": "inbox.api.exceptions.api_exception_handler",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
@@ -144,6 +146,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Conversations, contacts and routing workflows.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "ENUM_NAME_OVERRIDES": {
+        "ConversationStatusEnum": "inbox.models.Conversation.Status",
+        "RunStatusEnum": "routing.models.Run.Status",
+    },
 }
 
 # Celery: CELERY_BROKER_URL selects Redis (or RabbitMQ); the default is a filesystem

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -203,6 +204,8 @@ def clean_form(form: list[dict[str, Any]], values: Any) -> dict[str, Any]:
             try:
                 number = float(str(value).replace(",", "."))
             except ValueError:
+                number = math.nan
+            if not math.isfinite(number):
                 errors[name] = [_("Enter a number.")]
             else:
                 cleaned[name] = int(number) if number.is_integer() else number
