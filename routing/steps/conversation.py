@@ -6,10 +6,12 @@ run's transaction, so a retried task cannot repeat what the customer or an agent
 
 from __future__ import annotations
 
+import abc
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from routing.steps.base import (
     FAILURE,
@@ -105,38 +107,46 @@ class AssignStep(Step):
         return Outcome(QUEUED if team is not None else FAILURE, result.detail)
 
 
-class SendMessageStep(Step):
+class _PostStep(Step):
+    """Post a text on the conversation: to the contact (send_message) or for agents (add_comment)."""
+
+    keys = frozenset({"text"})
+
+    def validate(self, config: dict[str, Any], ctx: ValidationContext) -> list[str]:
+        return require_text(config, "text")
+
+    done: str
+
+    @abc.abstractmethod
+    def post(self, conversation, text: str, idempotency_key: str) -> None:
+        """Write the text through the inbox service, keyed so that a retry cannot post twice."""
+
+    def run(self, ctx: StepContext) -> Outcome:
+        text = ctx.render(ctx.config["text"])
+        if not text.strip():
+            return Outcome(FAILURE, _("The text is empty once its variables are filled in."))
+        self.post(ctx.conversation, text, ctx.idempotency_key)
+        return Outcome(SUCCESS, self.done % {"text": text[:200]})
+
+
+class SendMessageStep(_PostStep):
     kind = "send_message"
-    keys = frozenset({"text"})
+    done = gettext_lazy("Sent: %(text)s")
 
-    def validate(self, config: dict[str, Any], ctx: ValidationContext) -> list[str]:
-        return require_text(config, "text")
-
-    def run(self, ctx: StepContext) -> Outcome:
+    def post(self, conversation, text: str, idempotency_key: str) -> None:
         from inbox import services
 
-        text = ctx.render(ctx.config["text"])
-        if not text.strip():
-            return Outcome(FAILURE, _("The message is empty once its variables are filled in."))
-        services.send_message(ctx.conversation, text, idempotency_key=ctx.idempotency_key)
-        return Outcome(SUCCESS, _("Sent: %(text)s") % {"text": text[:200]})
+        services.send_message(conversation, text, idempotency_key=idempotency_key)
 
 
-class AddCommentStep(Step):
+class AddCommentStep(_PostStep):
     kind = "add_comment"
-    keys = frozenset({"text"})
+    done = gettext_lazy("Commented: %(text)s")
 
-    def validate(self, config: dict[str, Any], ctx: ValidationContext) -> list[str]:
-        return require_text(config, "text")
-
-    def run(self, ctx: StepContext) -> Outcome:
+    def post(self, conversation, text: str, idempotency_key: str) -> None:
         from inbox import services
 
-        text = ctx.render(ctx.config["text"])
-        if not text.strip():
-            return Outcome(FAILURE, _("The comment is empty once its variables are filled in."))
-        services.add_comment(ctx.conversation, text, idempotency_key=ctx.idempotency_key)
-        return Outcome(SUCCESS, _("Commented: %(text)s") % {"text": text[:200]})
+        services.add_comment(conversation, text, idempotency_key=idempotency_key)
 
 
 class UpdateContactStep(Step):
