@@ -15,6 +15,8 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 # Extra arguments for pytest, e.g. `make test PYTEST_ARGS="-m e2e -x"`.
 PYTEST_ARGS ?=
+# The worker's log level; `info` shows every task, including beat's one-second timer tick.
+WORKER_LOGLEVEL ?= warning
 
 .PHONY: help venv install migrate demo run test lint fmt clean distclean
 
@@ -54,7 +56,7 @@ run: demo
 	stop() { trap - INT TERM EXIT; \
 		kill -TERM $$worker 2>/dev/null || true; kill -TERM -- -$$web 2>/dev/null || true; wait; }; \
 	trap stop EXIT; trap 'exit 130' INT TERM; \
-	$(BIN)/celery -A helpdesk worker -B -l info --concurrency 2 & worker=$$!; \
+	$(BIN)/celery -A helpdesk worker -B -l $(WORKER_LOGLEVEL) --concurrency 2 & worker=$$!; \
 	$(BIN)/python manage.py runserver $(HOST):$(PORT) & web=$$!; \
 	echo "web: http://$(HOST):$(PORT)/  admin: http://$(HOST):$(PORT)/admin/  (Ctrl-C stops web and worker)"; \
 	wait -n; status=$$?; echo "one of web/worker exited ($$status): stopping the other" >&2; exit $$status
