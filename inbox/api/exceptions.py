@@ -4,8 +4,7 @@ Services raise Django's ``ValidationError`` (a dict of field errors, or a messag
 raises ``WorkflowInvalid``; both are a client's mistake, hence 400. A body over
 ``DATA_UPLOAD_MAX_MEMORY_SIZE`` is 413 rather than the 500 or bare HTML 400 Django would give.
 
-Wired per view by :class:`inbox.api.base.ApiMixin`; also usable project-wide as
-``REST_FRAMEWORK["EXCEPTION_HANDLER"] = "inbox.api.exceptions.api_exception_handler"``.
+Wired project-wide: ``REST_FRAMEWORK["EXCEPTION_HANDLER"]`` in the settings.
 """
 
 from __future__ import annotations
@@ -20,6 +19,8 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler, set_rollback
+
+from routing.services import WorkflowInvalid
 
 
 class RequestTooLarge(exceptions.APIException):
@@ -62,14 +63,6 @@ def to_drf_validation_error(
     return exceptions.ValidationError(validation_error_detail(exc, nest=nest))
 
 
-def _workflow_invalid_type() -> type[Exception] | None:
-    try:
-        from routing.services import WorkflowInvalid
-    except ImportError:  # routing not installed in this process (e.g. a trimmed test settings)
-        return None
-    return WorkflowInvalid
-
-
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, RequestDataTooBig):
         exc = RequestTooLarge(_("The request body is larger than this server accepts."))
@@ -77,9 +70,7 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         exc = to_drf_validation_error(exc)
     elif isinstance(exc, ProtectedError):
         exc = Conflict(_("It is still in use; remove what refers to it first."))
-    else:
-        workflow_invalid = _workflow_invalid_type()
-        if workflow_invalid is not None and isinstance(exc, workflow_invalid):
-            set_rollback()
-            return Response({"errors": [str(e) for e in exc.errors]}, status=status.HTTP_400_BAD_REQUEST)
+    elif isinstance(exc, WorkflowInvalid):
+        set_rollback()
+        return Response({"errors": [str(e) for e in exc.errors]}, status=status.HTTP_400_BAD_REQUEST)
     return exception_handler(exc, context)
