@@ -43,7 +43,9 @@ class Workflow(models.Model):
         return self.name
 
     def save(self, *args, **kwargs):
-        trigger = (self.definition or {}).get("trigger") or {}
+        # The trigger that starts runs is the live version's; a draft's only until first publish.
+        live = self.published_version.definition if self.published_version_id else self.definition
+        trigger = (live or {}).get("trigger") or {}
         if isinstance(trigger, dict) and trigger.get("type") in self.Trigger.values:
             self.trigger_type = trigger["type"]
         super().save(*args, **kwargs)

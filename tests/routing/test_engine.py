@@ -207,3 +207,14 @@ def test_a_jump_loop_is_stopped_by_the_guard(api_channel, run_on_commit, setting
     run = Run.objects.get(conversation=conversation)
     assert run.status == Run.Status.FAILED
     assert "loop guard" in run.error
+
+
+def test_a_draft_with_another_trigger_does_not_stop_the_live_version(route_by_team, api_channel, run_on_commit):
+    draft = {**ROUTE_BY_TEAM, "trigger": {"type": "shortcut", "form": []}}
+    routing.update_draft(route_by_team, draft)
+    with run_on_commit(execute=True):
+        conversation, _ = say(api_channel, "Hello")
+    assert Run.objects.filter(conversation=conversation, version__number=1).exists()
+    routing.publish(route_by_team)
+    route_by_team.refresh_from_db()
+    assert route_by_team.trigger_type == "shortcut"
