@@ -1,11 +1,16 @@
-"""URLs: the admin, the integrator's REST API under /api/v1/ and (later) the agents' inbox."""
+"""URLs: the admin and the integrator's REST API under /api/v1/."""
 
 from django.contrib import admin
 from django.urls import include, path
+from django.utils.translation import gettext_lazy as _
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView
 
 from inbox.api.docs import ApiDocsView
+
+admin.site.site_header = _("Helpdesk administration")
+admin.site.site_title = _("Helpdesk")
+admin.site.index_title = _("Teams, agents, channels and routing workflows")
 
 api_v1 = [
     path("", include("inbox.api.urls")),
@@ -19,5 +24,4 @@ urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
-    # path("inbox/", include("inbox.urls")),  # the server-rendered inbox, once inbox/urls.py exists
 ]
