@@ -54,11 +54,12 @@ def receive_message(channel: Channel, contact_data: Any, text: Any) -> tuple[Con
         contact = contact_services.upsert_contact(
             data, channel_language=channel.language, channel_country=channel.country
         )
-        conversation, opened = _open_conversation(contact, channel)
         now = timezone.now()
+        conversation, opened = _open_conversation(contact, channel, now)
         message = Message.objects.create(conversation=conversation, direction=Message.Direction.INCOMING, text=text)
-        Conversation.objects.filter(pk=conversation.pk).update(last_incoming_at=now)
-        conversation.last_incoming_at = now
+        if not opened:
+            Conversation.objects.filter(pk=conversation.pk).update(last_incoming_at=now)
+            conversation.last_incoming_at = now
         if opened:
             routing_services.on_conversation_opened(conversation)
         else:
@@ -66,7 +67,7 @@ def receive_message(channel: Channel, contact_data: Any, text: Any) -> tuple[Con
     return conversation, message
 
 
-def _open_conversation(contact, channel: Channel) -> tuple[Conversation, bool]:
+def _open_conversation(contact, channel: Channel, now) -> tuple[Conversation, bool]:
     conversation = (
         Conversation.objects.select_for_update().filter(contact=contact, channel=channel, status="open").first()
     )
@@ -74,7 +75,7 @@ def _open_conversation(contact, channel: Channel) -> tuple[Conversation, bool]:
         return conversation, False
     try:
         with transaction.atomic():
-            return Conversation.objects.create(contact=contact, channel=channel), True
+            return Conversation.objects.create(contact=contact, channel=channel, last_incoming_at=now), True
     except IntegrityError:
         # Another message of the same contact opened it a moment ago.
         return Conversation.objects.select_for_update().get(contact=contact, channel=channel, status="open"), False
@@ -83,10 +84,8 @@ def _open_conversation(contact, channel: Channel) -> tuple[Conversation, bool]:
 def _post(
     conversation: Conversation, direction: str, text: str, *, author=None, idempotency_key: str | None = None
 ) -> Message:
-    if idempotency_key:
-        existing = Message.objects.filter(idempotency_key=idempotency_key).first()
-        if existing is not None:
-            return existing
+    # The key's unique constraint is the guard: the engine's locks already keep a step from
+    # running twice, so a duplicate here is a bug to fail loudly on, not to paper over.
     message = Message.objects.create(
         conversation=conversation, direction=direction, text=text, author=author, idempotency_key=idempotency_key
     )
@@ -164,9 +163,6 @@ def assign(
     """
     with transaction.atomic(savepoint=False):
         conv = Conversation.objects.select_for_update().get(pk=conversation.pk)
-        if idempotency_key and Assignment.objects.filter(idempotency_key=idempotency_key).exists():
-            done = Assignment.objects.get(idempotency_key=idempotency_key)
-            return AssignResult(done.agent, done.team, _("Already done."))
         current = conv.assignee
         if agent is not None:
             chosen = agent
@@ -239,8 +235,6 @@ def _set_assignee(conv: Conversation, agent: Agent | None, team: Team | None) ->
 def unassign(conversation: Conversation, *, reason: str = "", idempotency_key: str | None = None) -> None:
     with transaction.atomic(savepoint=False):
         conv = Conversation.objects.select_for_update().get(pk=conversation.pk)
-        if idempotency_key and Assignment.objects.filter(idempotency_key=idempotency_key).exists():
-            return
         _set_assignee(conv, None, conv.team)
         Assignment.objects.create(
             conversation=conv, team=conv.team, agent=None, reason=reason, idempotency_key=idempotency_key

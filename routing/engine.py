@@ -9,6 +9,7 @@ does nothing; a worker killed mid-step leaves the run where it was, to be retrie
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -17,6 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from inbox.models import Conversation
 from routing import interpolation
 from routing.models import Run, RunLog, Timer
 from routing.steps import Event, Outcome, StepContext, get_step
@@ -28,8 +30,27 @@ logger = logging.getLogger(__name__)
 FAILING_OUTCOMES = {FAILURE, TIMEOUT}
 
 
+class LazyValues(Mapping):
+    """Snapshot values, some loaded on first use: a step that never reads a name never queries it."""
+
+    def __init__(self, values: dict[str, Any], loaders: dict[str, Callable[[], Any]]):
+        self._values = values
+        self._loaders = loaders
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self._values and key in self._loaders:
+            self._values[key] = self._loaders.pop(key)()
+        return self._values[key]
+
+    def __iter__(self):
+        return iter({**self._loaders, **self._values})
+
+    def __len__(self) -> int:
+        return len({**self._loaders, **self._values})
+
+
 def build_snapshot(run: Run) -> dict[str, Any]:
-    """The read-only view conditions and templates see, built once per step (no queries)."""
+    """The read-only view conditions and templates see, built once per step."""
     conversation = run.conversation
     contact = conversation.contact
     contact_values = {key: getattr(contact, key) for key in contact.BUILTIN_FIELDS}
@@ -39,17 +60,21 @@ def build_snapshot(run: Run) -> dict[str, Any]:
     return {
         "var": dict(run.variables or {}),
         "contact": contact_values,
-        "conversation": {
-            "id": conversation.pk,
-            "status": conversation.status,
-            "source": conversation.source,
-            "channel": conversation.channel.name,
-            "team": conversation.team.name if conversation.team_id else None,
-            "assignee": conversation.assignee.user.username if conversation.assignee_id else None,
-            "opened_at": conversation.opened_at,
-            "last_incoming_at": conversation.last_incoming_at,
-            "last_outgoing_at": conversation.last_outgoing_at,
-        },
+        "conversation": LazyValues(
+            {
+                "id": conversation.pk,
+                "status": conversation.status,
+                "source": conversation.source,
+                "channel": conversation.channel.name,
+                "opened_at": conversation.opened_at,
+                "last_incoming_at": conversation.last_incoming_at,
+                "last_outgoing_at": conversation.last_outgoing_at,
+            },
+            {
+                "team": lambda: conversation.team.name if conversation.team_id else None,
+                "assignee": lambda: conversation.assignee.user.username if conversation.assignee_id else None,
+            },
+        ),
         "now": timezone.now(),
     }
 
@@ -59,37 +84,40 @@ def _lock(run_id: int) -> Run | None:
 
     The inbox locks a conversation before its runs (a message arriving, a close), and steps
     lock the conversation to assign or close it; taking it first here keeps one lock order
-    everywhere, so the two paths cannot deadlock.
+    everywhere, so the two paths cannot deadlock. Few joins: Django's cost per joined model
+    is most of a step's time, and the team and assignee are read only when a step needs them.
     """
-    from inbox.models import Conversation
-
-    list(Conversation.objects.select_for_update().filter(runs__pk=run_id).values_list("pk", flat=True))
-    return (
-        Run.objects.select_for_update(of=("self",))
-        .select_related(
-            "version",
-            "conversation__contact",
-            "conversation__channel",
-            "conversation__team",
-            "conversation__assignee__user",
-        )
-        .filter(pk=run_id)
+    conversation = (
+        Conversation.objects.select_for_update(of=("self",))
+        .select_related("contact", "channel")
+        .filter(runs__pk=run_id)
         .first()
     )
+    if conversation is None:
+        return None
+    run = Run.objects.select_for_update(of=("self",)).select_related("version").filter(pk=run_id).first()
+    if run is not None:
+        run.conversation = conversation
+    return run
 
 
 def advance(run_id: int) -> str | None:
     """Run steps until the run waits, ends, or hits the per-call step limit; returns its status."""
     status = None
     for _i in range(settings.ROUTING_MAX_STEPS_PER_ADVANCE):
-        with transaction.atomic():
-            run = _lock(run_id)
-            if run is None:
-                return None
-            if run.status != Run.Status.RUNNING:
-                return run.status
-            _step_once(run)
-            status = run.status
+        try:
+            with transaction.atomic():
+                run = _lock(run_id)
+                if run is None:
+                    return None
+                if run.status != Run.Status.RUNNING:
+                    return run.status
+                _step_once(run)
+                status = run.status
+        except StepCrashed as crash:
+            # The step's transaction rolled back whole, so none of its writes stayed behind;
+            # the failure is recorded in a transaction of its own and the run goes on from it.
+            status = _record_crash(run_id, crash)
         if status != Run.Status.RUNNING:
             return status
     # Too many steps in one go: yield the worker and continue in a fresh task.
@@ -133,15 +161,32 @@ def _step_once(run: Run) -> None:
     )
     event = _take_event(run)
     try:
-        # A savepoint: a step that fails halfway leaves none of its writes behind.
-        with transaction.atomic():
-            outcome = step.resume(ctx, event) if event is not None else step.run(ctx)
-    except Exception as exc:  # the run must record any failure, whatever raised it
-        logger.exception("Step %s of run %s failed", step_id, run.pk)
-        outcome = Outcome(
-            FAILURE, _("Internal error in this step: %(error)s") % {"error": f"{type(exc).__name__}: {exc}"}
-        )
+        outcome = step.resume(ctx, event) if event is not None else step.run(ctx)
+    except Exception as exc:  # whatever a step raises, the run records it
+        raise StepCrashed(run.seq, exc) from exc
     _apply(run, step_id, kind, step, config, outcome)
+
+
+class StepCrashed(Exception):
+    """A step raised: its transaction must roll back before the failure is recorded."""
+
+    def __init__(self, seq: int, error: Exception):
+        super().__init__(f"{type(error).__name__}: {error}")
+        self.seq = seq
+
+
+def _record_crash(run_id: int, crash: StepCrashed) -> str | None:
+    logger.error("Step of run %s crashed: %s", run_id, crash, exc_info=crash.__cause__)
+    with transaction.atomic():
+        run = _lock(run_id)
+        if run is None or run.status != Run.Status.RUNNING or run.seq != crash.seq:
+            return run.status if run is not None else None  # someone else moved it on meanwhile
+        config = run.version.definition.get("steps", {}).get(run.current_step, {})
+        kind = config.get("type", "?")
+        run.state.pop("event", None)  # the answer or timer that made it crash is used up
+        detail = _("Internal error in this step: %(error)s") % {"error": crash}
+        _apply(run, run.current_step, kind, get_step(kind), config, Outcome(FAILURE, detail))
+        return run.status
 
 
 def _take_event(run: Run) -> Event | None:
@@ -222,8 +267,8 @@ def _finish(
         _log(run, step_id, kind, outcome, detail)
     run.status = status
     run.error = error or (detail if status == Run.Status.FAILED else "")
+    # No timer can be pending here: a run only runs once its timers fired or were cancelled.
     run.finished_at = timezone.now()
-    Timer.objects.pending().filter(run=run).update(cancelled_at=run.finished_at)
     _save(run)
     if status == Run.Status.FAILED:
         logger.info("Run %s failed at %s: %s", run.pk, step_id, run.error)
