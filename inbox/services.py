@@ -50,6 +50,10 @@ def receive_message(channel: Channel, contact_data: Any, text: Any) -> tuple[Con
 
     text = clean_text(text)
     data = contact_services.clean_contact_data(contact_data, default_region=channel.country)
+    if not any(data.get(key) for key in ("external_id", "email", "phone")):
+        # Without an identity every message would open a conversation of its own, and an
+        # answer could never reach the question it answers.
+        raise ValidationError({"external_id": [_("Identify the contact with an external_id, email or phone.")]})
     with transaction.atomic():
         contact = contact_services.upsert_contact(
             data, channel_language=channel.language, channel_country=channel.country
@@ -57,12 +61,11 @@ def receive_message(channel: Channel, contact_data: Any, text: Any) -> tuple[Con
         now = timezone.now()
         conversation, opened = _open_conversation(contact, channel, now)
         message = Message.objects.create(conversation=conversation, direction=Message.Direction.INCOMING, text=text)
-        if not opened:
-            Conversation.objects.filter(pk=conversation.pk).update(last_incoming_at=now)
-            conversation.last_incoming_at = now
         if opened:
             routing_services.on_conversation_opened(conversation)
         else:
+            Conversation.objects.filter(pk=conversation.pk).update(last_incoming_at=now)
+            conversation.last_incoming_at = now
             routing_services.on_incoming_message(conversation, message)
     return conversation, message
 
@@ -86,10 +89,9 @@ def _post(
 ) -> Message:
     # The key's unique constraint is the guard: the engine's locks already keep a step from
     # running twice, so a duplicate here is a bug to fail loudly on, not to paper over.
-    message = Message.objects.create(
+    return Message.objects.create(
         conversation=conversation, direction=direction, text=text, author=author, idempotency_key=idempotency_key
     )
-    return message
 
 
 def send_message(conversation: Conversation, text: str, *, author=None, idempotency_key: str | None = None) -> Message:
@@ -101,13 +103,10 @@ def send_message(conversation: Conversation, text: str, *, author=None, idempote
         conversation.last_outgoing_at = message.created_at
         channel = conversation.channel
         if channel.kind == Channel.Kind.API and channel.webhook_url:
-            _, created = Delivery.objects.get_or_create(
-                message=message, defaults={"url": channel.webhook_url, "next_attempt_at": timezone.now()}
-            )
-            if created:
-                from inbox.tasks import deliver_message
+            from inbox.tasks import deliver_message
 
-                transaction.on_commit(lambda: deliver_message.delay(message.pk))
+            Delivery.objects.create(message=message, url=channel.webhook_url, next_attempt_at=timezone.now())
+            transaction.on_commit(lambda: deliver_message.delay(message.pk))
     return message
 
 

@@ -43,8 +43,8 @@ def test_a_contact_is_found_again_by_external_id_then_email(api_channel):
 
 
 def test_a_contact_without_name_is_fine(api_channel):
-    conversation, _ = inbox.receive_message(api_channel, {}, "Anonymous hello")
-    assert str(conversation.contact) == f"#{conversation.contact.pk}"
+    conversation, _ = inbox.receive_message(api_channel, {"external_id": "anon-1"}, "Anonymous hello")
+    assert str(conversation.contact) == "anon-1"  # shown by its id when it has no name
 
 
 @pytest.mark.parametrize(
@@ -71,3 +71,10 @@ def test_custom_fields_must_be_declared(db):
     ContactField.objects.create(key="plan", label="Plan")
     services.set_field(contact, "plan", "gold")
     assert contact.get_field("plan") == "gold"
+
+
+def test_a_message_from_nobody_in_particular_is_refused(api_channel):
+    with pytest.raises(ValidationError) as refused:
+        inbox.receive_message(api_channel, {"name": "Ana"}, "Hello")
+    assert "external_id" in refused.value.message_dict
+    assert not Contact.objects.exists()
