@@ -55,7 +55,7 @@ def _truthy(value: str | None) -> bool:
 @extend_schema_view(
     list=extend_schema(summary="Workflows (administrators)"),
     retrieve=extend_schema(summary="A workflow with its draft", responses={200: WorkflowSerializer}),
-    destroy=extend_schema(summary="Delete a workflow and its runs"),
+    destroy=extend_schema(summary="Delete a workflow that never ran (409 once it has runs: deactivate it instead)"),
 )
 class WorkflowViewSet(ApiMixin, viewsets.ModelViewSet):
     serializer_class = WorkflowSerializer

@@ -154,3 +154,18 @@ def test_deleting_a_workflow(admin_api, teams):
 
     assert response.status_code == 204
     assert not Workflow.objects.exists()
+
+
+def test_a_workflow_that_ran_cannot_be_deleted_its_history_stays(admin_api, teams):
+    from routing.models import Run
+    from tests.factories import ConversationFactory
+
+    workflow_id = admin_api.post(f"{API}/workflows/import/?publish=1", ROUTE_BY_TEAM, format="json").json()["id"]
+    workflow = Workflow.objects.get(pk=workflow_id)
+    Run.objects.create(workflow=workflow, version=workflow.published_version, conversation=ConversationFactory())
+
+    response = admin_api.delete(f"{API}/workflows/{workflow_id}/")
+
+    assert response.status_code == 409
+    assert Workflow.objects.filter(pk=workflow_id).exists()
+    assert Run.objects.count() == 1
