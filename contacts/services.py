@@ -95,40 +95,48 @@ def enrich(contact: Contact, *, channel_language: str = "", channel_country: str
 
 
 def upsert_contact(data: dict[str, str], *, channel_language: str = "", channel_country: str = "") -> Contact:
-    """Find the contact by external id, then e-mail, then phone; create it when new.
+    """Find the contact, or create it: by external id when one is given, else by e-mail, then phone.
 
-    ``data`` must come from :func:`clean_contact_data`. Fields given overwrite stored ones;
-    fields not given are kept. Call inside a transaction.
+    An external id is the integration's identity for a person: when it is given, only it
+    decides, so a message can never slip into another person's contact (and conversations)
+    by naming their e-mail. A stored external id is never overwritten. ``data`` must come
+    from :func:`clean_contact_data`; fields given overwrite stored ones, others are kept.
+
+    Runs in a short transaction of its own: callers take no other lock while it holds the
+    contact's row, which keeps it out of any lock-order cycle with conversations.
     """
-    contact = None
-    for key in ("external_id", "email", "phone"):
-        if data.get(key):
-            contact = Contact.objects.select_for_update().filter(**{key: data[key]}).order_by("pk").first()
-            if contact is not None:
-                break
-    if contact is None:
-        contact = Contact(**data)
+    keys = ("external_id",) if data.get("external_id") else ("email", "phone")
+    with transaction.atomic():
+        contact = None
+        for key in keys:
+            if data.get(key):
+                contact = Contact.objects.select_for_update().filter(**{key: data[key]}).order_by("pk").first()
+                if contact is not None:
+                    break
+        if contact is None:
+            contact = Contact(**data)
+            enrich(contact, channel_language=channel_language, channel_country=channel_country)
+            try:
+                # Two first messages from the same new contact may race: the unique constraint decides.
+                with transaction.atomic():
+                    contact.save()
+                return contact
+            except IntegrityError:
+                contact = Contact.objects.select_for_update().get(external_id=contact.external_id)
+        changed = [
+            key
+            for key, value in data.items()
+            if value and getattr(contact, key) != value and not (key == "external_id" and contact.external_id)
+        ]
+        for key in changed:
+            setattr(contact, key, data[key])
+        before = (contact.language, contact.country)
         enrich(contact, channel_language=channel_language, channel_country=channel_country)
-        if not contact.external_id:
-            contact.save()
-            return contact
-        try:
-            # Two first messages from the same new contact may race: the unique constraint decides.
-            with transaction.atomic():
-                contact.save()
-            return contact
-        except IntegrityError:
-            contact = Contact.objects.select_for_update().get(external_id=contact.external_id)
-    changed = [key for key, value in data.items() if value and getattr(contact, key) != value]
-    for key in changed:
-        setattr(contact, key, data[key])
-    before = (contact.language, contact.country)
-    enrich(contact, channel_language=channel_language, channel_country=channel_country)
-    if (contact.language, contact.country) != before:
-        changed += ["language", "country"]
-    if changed:
-        contact.save(update_fields=sorted(set(changed)) + ["updated_at"])
-    return contact
+        if (contact.language, contact.country) != before:
+            changed += ["language", "country"]
+        if changed:
+            contact.save(update_fields=sorted(set(changed)) + ["updated_at"])
+        return contact
 
 
 def set_field(contact: Contact, key: str, value: Any) -> Contact:
@@ -141,9 +149,12 @@ def set_field(contact: Contact, key: str, value: Any) -> Contact:
     if key in CONTACT_INPUT_FIELDS:
         cleaned = clean_contact_data({key: "" if value is None else str(value)}, default_region=contact.country)
         setattr(contact, key, cleaned.get(key, ""))
-        if key == "phone":
+        fields = [key, "updated_at"]
+        if key == "phone" and not contact.country:
             enrich(contact)
-        contact.save()
+            fields.append("country")
+        # Only what changed: the caller's copy may be older than another writer's.
+        contact.save(update_fields=fields)
         return contact
     if not ContactField.objects.filter(key=key).exists():
         raise ValidationError(_("Unknown contact field %(key)s.") % {"key": key})

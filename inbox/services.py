@@ -1,6 +1,7 @@
 """Writes to the inbox: receiving and sending messages, assignment, closing.
 
-Lock order, everywhere: conversation row, then its runs, then team row, then agent rows. Functions
+Lock order, everywhere: conversation row, then its runs, then the contact, then team row, then
+agent rows (a contact is upserted before, never while, its conversation is locked). Functions
 that expect their caller to hold a lock say so.
 """
 
@@ -43,8 +44,10 @@ def clean_text(text: Any, *, field: str = "text") -> str:
 def receive_message(channel: Channel, contact_data: Any, text: Any) -> tuple[Conversation, Message]:
     """A contact wrote on a channel: store it, open a conversation if needed, wake the workflows.
 
-    All or nothing: contact, conversation and message commit together, and the routing work
-    they cause is enqueued on commit.
+    The contact is upserted first, in its own short transaction (it is idempotent, and holding
+    its row lock while locking the conversation would invert the engine's lock order). Then
+    conversation, message and the routing work they cause commit together, all or nothing;
+    tasks are enqueued on commit.
     """
     from routing import services as routing_services
 
@@ -54,10 +57,8 @@ def receive_message(channel: Channel, contact_data: Any, text: Any) -> tuple[Con
         # Without an identity every message would open a conversation of its own, and an
         # answer could never reach the question it answers.
         raise ValidationError({"external_id": [_("Identify the contact with an external_id, email or phone.")]})
+    contact = contact_services.upsert_contact(data, channel_language=channel.language, channel_country=channel.country)
     with transaction.atomic():
-        contact = contact_services.upsert_contact(
-            data, channel_language=channel.language, channel_country=channel.country
-        )
         now = timezone.now()
         conversation, opened = _open_conversation(contact, channel, now)
         message = Message.objects.create(conversation=conversation, direction=Message.Direction.INCOMING, text=text)

@@ -78,3 +78,20 @@ def test_a_message_from_nobody_in_particular_is_refused(api_channel):
         inbox.receive_message(api_channel, {"name": "Ana"}, "Hello")
     assert "external_id" in refused.value.message_dict
     assert not Contact.objects.exists()
+
+
+def test_a_message_naming_someone_elses_email_does_not_join_their_conversation(api_channel):
+    victim, _ = inbox.receive_message(api_channel, {"external_id": "victim", "email": "v@example.com"}, "Hi")
+    other, _ = inbox.receive_message(api_channel, {"external_id": "someone", "email": "v@example.com"}, "Me too")
+    assert other.pk != victim.pk
+    victim.contact.refresh_from_db()
+    assert victim.contact.external_id == "victim"
+    assert Contact.objects.count() == 2
+
+
+def test_without_external_id_the_email_finds_the_contact_and_keeps_its_id(api_channel):
+    first, _ = inbox.receive_message(api_channel, {"external_id": "crm-7", "email": "ana@example.com"}, "Hi")
+    again, _ = inbox.receive_message(api_channel, {"email": "ana@example.com", "name": "Ana"}, "Again")
+    assert again.pk == first.pk
+    first.contact.refresh_from_db()
+    assert (first.contact.external_id, first.contact.name) == ("crm-7", "Ana")
