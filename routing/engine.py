@@ -140,6 +140,17 @@ def _step_once(run: Run) -> None:
     if step is None:
         _finish(run, step_id, kind, FAILURE, _("Unknown step type '%(type)s'.") % {"type": kind})
         return
+    event = _take_event(run)
+    if event is None and not _repeat_allowed(run, step_id):
+        _finish(
+            run,
+            step_id,
+            kind,
+            FAILURE,
+            _("Stopped: step '%(id)s' ran %(n)d times without the run waiting once (loop guard).")
+            % {"id": step_id, "n": settings.ROUTING_MAX_REPEATS_WITHOUT_WAIT},
+        )
+        return
     if kind == "jump" and not _jump_allowed(run, step_id):
         _finish(
             run,
@@ -159,7 +170,6 @@ def _step_once(run: Run) -> None:
         idempotency_key=f"run:{run.pk}:{run.seq}",
         render=lambda text, escape="text": interpolation.render(text, snapshot, escape),
     )
-    event = _take_event(run)
     try:
         outcome = step.resume(ctx, event) if event is not None else step.run(ctx)
     except Exception as exc:  # whatever a step raises, the run records it
@@ -200,6 +210,13 @@ def _take_event(run: Run) -> Event | None:
     return Event(timer_kind=pending.get("timer"))
 
 
+def _repeat_allowed(run: Run, step_id: str) -> bool:
+    """A step that comes round again and again with no question or wait in between is a spin."""
+    visits = run.state.setdefault("visits", {})
+    visits[step_id] = visits.get(step_id, 0) + 1
+    return visits[step_id] <= settings.ROUTING_MAX_REPEATS_WITHOUT_WAIT
+
+
 def _jump_allowed(run: Run, step_id: str) -> bool:
     jumps = run.state.setdefault("jumps", {})
     jumps[step_id] = jumps.get(step_id, 0) + 1
@@ -216,6 +233,15 @@ def _apply(run: Run, step_id: str, kind: str, step, config: dict[str, Any], outc
     run.variables = {**(run.variables or {}), **outcome.variables}
     _log(run, step_id, kind, outcome.name, outcome.detail)
     if outcome.wait is not None:
+        run.state.pop("visits", None)
+        answers = run.state.get("answers") or []
+        if outcome.wait.status == Run.Status.WAITING_ANSWER and answers:
+            # The contact already wrote again while this answer was being judged: take that next.
+            run.state["event"] = {"message": answers[0]}
+            run.state["answers"] = answers[1:]
+            run.status = Run.Status.RUNNING
+            _save(run)
+            return
         run.status = outcome.wait.status
         if outcome.wait.timer_kind and outcome.wait.seconds:
             schedule_timer(run, outcome.wait.timer_kind, outcome.wait.seconds)
@@ -225,6 +251,7 @@ def _apply(run: Run, step_id: str, kind: str, step, config: dict[str, Any], outc
         # A waiting outcome without a wait would stall the run: treat it as a failure.
         _finish(run, step_id, kind, FAILURE, _("The step asked to wait but gave no reason to resume."), log=True)
         return
+    run.state.pop("answers", None)  # messages sent after the question was answered are just messages
     target = outcome.goto or step.next_step(config, outcome.name)
     if target is None:
         if outcome.name in FAILING_OUTCOMES:
@@ -232,7 +259,7 @@ def _apply(run: Run, step_id: str, kind: str, step, config: dict[str, Any], outc
                 run,
                 step_id,
                 kind,
-                outcome.name,
+                "end",
                 _("Run ended: no step for outcome '%(o)s' of '%(id)s'.") % {"o": outcome.name, "id": step_id},
                 status=Run.Status.FAILED,
                 error=outcome.detail,

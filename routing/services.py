@@ -235,19 +235,30 @@ def on_incoming_message(conversation, message) -> list[int]:
     """Hand the contact's message to the runs waiting for an answer on this conversation.
 
     The answer is recorded on the run in the caller's transaction (durable with the message);
-    the engine evaluates it in a task. A message arriving while no run waits is just stored.
+    the engine evaluates it in a task. A message arriving while the previous answer still
+    waits to be judged is queued behind it; otherwise a message no run waits for is just stored.
     """
     from routing.tasks import advance_run
 
-    runs = list(Run.objects.select_for_update().filter(conversation=conversation, status=Run.Status.WAITING_ANSWER))
+    runs = Run.objects.select_for_update().filter(
+        conversation=conversation, status__in=(Run.Status.WAITING_ANSWER, Run.Status.RUNNING)
+    )
     now = timezone.now()
+    woken = []
     for run in runs:
+        if run.status == Run.Status.RUNNING:
+            if run.state.get("event", {}).get("message"):
+                # Its last answer is still to be judged: keep this one in case that one is invalid.
+                run.state = {**run.state, "answers": [*run.state.get("answers", []), message.pk]}
+                run.save(update_fields=["state", "updated_at"])
+            continue
+        woken.append(run.pk)
         run.state = {**run.state, "event": {"message": message.pk}}
         run.status = Run.Status.RUNNING
         run.save(update_fields=["state", "status", "updated_at"])
         Timer.objects.pending().filter(run=run, kind=Timer.Kind.QUESTION_TIMEOUT).update(cancelled_at=now)
         transaction.on_commit(lambda run_id=run.pk: advance_run.delay(run_id))
-    return [run.pk for run in runs]
+    return woken
 
 
 def on_conversation_closed(conversation, *, except_run_id: int | None = None) -> None:

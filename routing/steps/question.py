@@ -167,7 +167,10 @@ class AskQuestionStep(Step):
 
     def run(self, ctx: StepContext) -> Outcome:
         from inbox import services
+        from inbox.models import Conversation
 
+        if ctx.conversation.status != Conversation.Status.OPEN:
+            return Outcome(FAILURE, _("The conversation is closed: nobody would answer the question."))
         ctx.state.setdefault("attempts", {})[ctx.step_id] = 0
         text = ctx.render(ctx.config["text"])
         services.send_message(ctx.conversation, text, idempotency_key=ctx.idempotency_key)

@@ -218,3 +218,48 @@ def test_a_draft_with_another_trigger_does_not_stop_the_live_version(route_by_te
     routing.publish(route_by_team)
     route_by_team.refresh_from_db()
     assert route_by_team.trigger_type == "shortcut"
+
+
+def test_an_answer_sent_while_the_previous_one_is_judged_is_not_lost(route_by_team, api_channel, run_on_commit):
+    from unittest import mock
+
+    from routing.engine import advance
+
+    with run_on_commit(execute=True):
+        conversation, _ = say(api_channel, "Hello")
+    run = Run.objects.get(conversation=conversation)
+    with mock.patch("routing.tasks.advance_run.delay"):  # both arrive before the worker gets to them
+        say(api_channel, "hmm")
+        say(api_channel, "Sales")
+    advance(run.pk)
+    run.refresh_from_db()
+    assert run.status == Run.Status.COMPLETED
+    assert run.variables == {"team": "Sales"}
+    assert [e.outcome for e in run.log.filter(step="ask")] == ["waiting", "retry", "success"]
+
+
+def test_a_loop_that_never_waits_is_stopped_before_it_floods_the_contact(api_channel, run_on_commit):
+    nagging = {
+        "name": "Nag",
+        "trigger": {"type": "conversation_opened"},
+        "start": "check",
+        "steps": {
+            "check": {
+                "type": "branch",
+                "branches": [
+                    {"conditions": [{"field": "conversation.status", "op": "eq", "value": "open"}], "next": "nag"}
+                ],
+                "else": "done",
+            },
+            "nag": {"type": "send_message", "text": "Still there?", "next": "check"},
+            "done": {"type": "close_conversation"},
+        },
+    }
+    assert routing.validate_definition(nagging) == []  # it has a way out, which just never fires
+    live(nagging)
+    with run_on_commit(execute=True):
+        conversation, _ = say(api_channel, "Hello")
+    run = Run.objects.get(conversation=conversation)
+    assert run.status == Run.Status.FAILED
+    assert "without the run waiting once (loop guard)" in run.error
+    assert len(texts(conversation)) == 10

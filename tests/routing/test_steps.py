@@ -249,5 +249,31 @@ def test_a_step_that_crashes_leaves_no_half_written_effects(api_channel, run_on_
     conversation, run = start(api_channel, {"a": {"type": "send_message", "text": "x"}}, run_on_commit)
     run.refresh_from_db()
     assert run.status == Run.Status.FAILED
-    assert "RuntimeError: disk on fire" in run.log.filter(step="a").first().detail
+    assert "RuntimeError: disk on fire" in run.log.get(step="a", outcome="failure").detail
     assert not conversation.messages.filter(direction="comment").exists()
+
+
+def test_a_question_on_a_closed_conversation_fails_instead_of_waiting_forever(api_channel, run_on_commit):
+    from unittest import mock
+
+    from routing.engine import advance
+
+    routing.publish(
+        routing.create_workflow(
+            {
+                "name": "Q",
+                "trigger": {"type": "conversation_opened"},
+                "start": "a",
+                "steps": {"a": {"type": "ask_question", "text": "Name?"}},
+            }
+        )
+    )
+    with mock.patch("routing.tasks.advance_run.delay"):  # an agent closes it before the worker starts
+        conversation, _ = inbox.receive_message(api_channel, {"external_id": "c"}, "Hi")
+    inbox.close_conversation(conversation)
+    run = Run.objects.get()
+    advance(run.pk)
+    run.refresh_from_db()
+    assert run.status == Run.Status.FAILED
+    assert "The conversation is closed" in run.log.get(step="a", outcome="failure").detail
+    assert not conversation.messages.filter(direction="outgoing").exists()
