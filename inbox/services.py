@@ -122,6 +122,7 @@ class AssignResult:
     agent: Agent | None
     team: Team | None
     detail: str
+    queued: bool = False  # unassigned, waiting in the team's queue
 
     @property
     def assigned(self) -> bool:
@@ -131,7 +132,7 @@ class AssignResult:
 def pick_agent(team: Team, *, strategy: str, online_only: bool, exclude: Agent | None = None) -> Agent | None:
     """The next agent of ``team`` by ``strategy``. Caller holds the team row lock.
 
-    One indexed query, whatever the team's size; fairness comes from the team lock, which
+    One query, whatever the team's size; fairness comes from the team lock, which
     serialises picks, and from ordering by least recently assigned.
     """
     candidates = Agent.objects.eligible_for(team, online_only=online_only).select_related("user")
@@ -145,6 +146,20 @@ def pick_agent(team: Team, *, strategy: str, online_only: bool, exclude: Agent |
     return candidates.order_by(*order).first()
 
 
+def _refusal(agent: Agent, *, online_only: bool, current: Agent | None, exclude_current: bool) -> str | None:
+    """Why ``agent`` cannot take the conversation, or None when it can."""
+    if not agent.user.is_active:
+        return _("%(agent)s is deactivated.") % {"agent": agent.username}
+    if online_only and agent.availability != Agent.Availability.ONLINE:
+        return _("%(agent)s is %(availability)s, and only online agents may be chosen.") % {
+            "agent": agent.username,
+            "availability": agent.get_availability_display().lower(),
+        }
+    if exclude_current and current is not None and agent.pk == current.pk:
+        return _("%(agent)s already has it.") % {"agent": agent.username}
+    return None
+
+
 def assign(
     conversation: Conversation,
     *,
@@ -156,57 +171,63 @@ def assign(
     reason: str = "",
     idempotency_key: str | None = None,
 ) -> AssignResult:
-    """Give the conversation to ``agent``, or to an agent of ``team`` chosen by ``strategy``.
+    """Give the conversation to ``agent``, else to an agent of ``team`` chosen by ``strategy``.
 
-    With nobody eligible the conversation still moves to the team, unassigned (queued), and the
-    result says why. ``exclude_current`` never picks the agent who has it now.
+    - ``agent`` and ``team``: the agent if they can take it, else the team's pick; the
+      conversation is filed under ``team``.
+    - Nobody eligible in ``team``: it moves to the team unassigned (queued), unless
+      ``exclude_current`` asked for someone else, in which case it stays where it is.
+    - ``exclude_current`` never picks the agent who has it now.
     """
     with transaction.atomic(savepoint=False):
         conv = Conversation.objects.select_for_update().get(pk=conversation.pk)
         current = conv.assignee
+        chosen, details = None, []
         if agent is not None:
-            chosen = agent
-            if not agent.user.is_active:
-                chosen = None
-                detail = _("%(agent)s is deactivated.") % {"agent": agent.username}
-            elif online_only and agent.availability != Agent.Availability.ONLINE:
-                chosen = None
-                detail = _("%(agent)s is %(availability)s, and only online agents may be chosen.") % {
-                    "agent": agent.username,
-                    "availability": agent.get_availability_display().lower(),
-                }
-            elif exclude_current and current is not None and agent.pk == current.pk:
-                chosen = None
-                detail = _("%(agent)s already has it.") % {"agent": agent.username}
+            refused = _refusal(agent, online_only=online_only, current=current, exclude_current=exclude_current)
+            if refused is None:
+                chosen = agent
+                details.append(_("Assigned to %(agent)s.") % {"agent": agent.username})
             else:
-                detail = _("Assigned to %(agent)s.") % {"agent": agent.username}
-        elif team is not None:
+                details.append(refused)
+        if chosen is None and team is not None:
             Team.objects.select_for_update().filter(pk=team.pk).first()
             chosen = pick_agent(
                 team, strategy=strategy, online_only=online_only, exclude=current if exclude_current else None
             )
-            if chosen is None:
-                detail = _("Nobody in %(team)s can take it now%(online)s; it waits in the team's queue.") % {
-                    "team": team.name,
-                    "online": _(" (only online agents)") if online_only else "",
-                }
+            if chosen is not None:
+                details.append(
+                    _("Assigned to %(agent)s of %(team)s (%(strategy)s).")
+                    % {"agent": chosen.username, "team": team.name, "strategy": strategy.replace("_", " ")}
+                )
             else:
-                detail = _("Assigned to %(agent)s of %(team)s (%(strategy)s).") % {
-                    "agent": chosen.username,
-                    "team": team.name,
-                    "strategy": strategy.replace("_", " "),
-                }
-        else:
+                details.append(
+                    _("Nobody%(else_)s in %(team)s can take it now%(online)s.")
+                    % {
+                        "else_": _(" else") if exclude_current and current is not None else "",
+                        "team": team.name,
+                        "online": _(" (only online agents)") if online_only else "",
+                    }
+                )
+        if agent is None and team is None:
             raise ValueError("assign() needs a team or an agent")
 
-        new_team = team if team is not None else (conv.team if chosen is None else _team_for(chosen, conv.team))
-        if chosen is not None or team is not None:
-            _set_assignee(conv, chosen, new_team)
-            Assignment.objects.create(
-                conversation=conv, team=new_team, agent=chosen, reason=reason or detail, idempotency_key=idempotency_key
-            )
+        queued = False
+        if chosen is not None:
+            new_team = team or _team_for(chosen, conv.team)
+        elif team is not None and not (exclude_current and current is not None):
+            new_team, queued = team, True
+            details.append(_("It waits in the team's queue."))
+        else:
+            details.append(_("It stays with %(who)s.") % {"who": current.username if current else _("nobody")})
+            return AssignResult(None, conv.team, " ".join(details))
+        detail = " ".join(details)
+        _set_assignee(conv, chosen, new_team)
+        Assignment.objects.create(
+            conversation=conv, team=new_team, agent=chosen, reason=reason or detail, idempotency_key=idempotency_key
+        )
         conversation.team, conversation.assignee = conv.team, conv.assignee
-        return AssignResult(chosen, new_team, detail)
+        return AssignResult(chosen, new_team, detail, queued=queued)
 
 
 def _team_for(agent: Agent, current: Team | None) -> Team | None:

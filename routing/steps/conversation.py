@@ -85,7 +85,7 @@ class AssignStep(Step):
                 return Outcome(FAILURE, _("Agent '%(agent)s' no longer exists.") % {"agent": config["agent"]})
         result = services.assign(
             ctx.conversation,
-            team=None if agent else team,
+            team=team,
             agent=agent,
             strategy=config.get("strategy", services.Strategy.ROUND_ROBIN),
             online_only=bool(config.get("online_only")),
@@ -95,16 +95,7 @@ class AssignStep(Step):
         )
         if result.assigned:
             return Outcome(SUCCESS, result.detail)
-        if agent is not None and team is not None:
-            # The named agent can't take it: fall back to the team's queue.
-            services.assign(
-                ctx.conversation,
-                team=team,
-                online_only=bool(config.get("online_only")),
-                idempotency_key=f"{ctx.idempotency_key}:team",
-            )
-            return Outcome(QUEUED, result.detail)
-        return Outcome(QUEUED if team is not None else FAILURE, result.detail)
+        return Outcome(QUEUED if result.queued else FAILURE, result.detail)
 
 
 class _PostStep(Step):

@@ -277,3 +277,60 @@ def test_a_question_on_a_closed_conversation_fails_instead_of_waiting_forever(ap
     assert run.status == Run.Status.FAILED
     assert "The conversation is closed" in run.log.get(step="a", outcome="failure").detail
     assert not conversation.messages.filter(direction="outgoing").exists()
+
+
+def test_a_named_agent_who_cannot_take_it_hands_over_to_the_team(api_channel, support, sales, alice, run_on_commit):
+    from tests.factories import AgentFactory, UserFactory
+
+    dual = AgentFactory(user=UserFactory(username="dual"), teams=[sales, support], availability="offline")
+    steps = {
+        "a": {
+            "type": "assign",
+            "agent": "dual",
+            "team": "Support",
+            "online_only": True,
+            "next": {"success": "b", "queued": "c"},
+        },
+        "b": {"type": "add_comment", "text": "assigned"},
+        "c": {"type": "add_comment", "text": "queued"},
+    }
+    conversation, run = start(api_channel, steps, run_on_commit)
+    conversation.refresh_from_db()
+    assert (conversation.team, conversation.assignee) == (support, alice)
+    assert conversation.messages.get(direction="comment").text == "assigned"
+    assert "dual is offline" in run.log.get(step="a").detail
+    dual.refresh_from_db()
+    assert dual.open_count == 0
+
+
+def test_a_named_agent_in_two_teams_is_filed_under_the_team_the_step_names(api_channel, support, sales, run_on_commit):
+    from tests.factories import AgentFactory, UserFactory
+
+    dual = AgentFactory(user=UserFactory(username="dual"), teams=[sales, support])
+    conversation, _run = start(
+        api_channel, {"a": {"type": "assign", "agent": "dual", "team": "Support"}}, run_on_commit
+    )
+    conversation.refresh_from_db()
+    assert (conversation.team, conversation.assignee) == (support, dual)
+
+
+def test_reassigning_when_nobody_else_is_online_leaves_it_with_its_agent(api_channel, support, alice, run_on_commit):
+    steps = {
+        "a": {"type": "assign", "agent": "alice", "next": "b"},
+        "b": {
+            "type": "assign",
+            "team": "Support",
+            "online_only": True,
+            "exclude_current": True,
+            "next": {"failure": "c"},
+        },
+        "c": {"type": "add_comment", "text": "Nobody else could take it."},
+    }
+    conversation, run = start(api_channel, steps, run_on_commit)
+    conversation.refresh_from_db()
+    alice.refresh_from_db()
+    assert (conversation.assignee, alice.open_count) == (alice, 1)
+    assert (
+        run.log.get(step="b").detail
+        == "Nobody else in Support can take it now (only online agents). It stays with alice."
+    )
