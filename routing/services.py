@@ -69,19 +69,20 @@ def update_draft(workflow: Workflow, definition: Any) -> Workflow:
 
 def publish(workflow: Workflow, *, user=None) -> WorkflowVersion:
     """Validate the draft and make it the live version. Runs under way keep their version."""
-    errors = validate_definition(workflow.definition)
-    if errors:
-        raise WorkflowInvalid(errors)
     with transaction.atomic():
+        # The draft as stored now, under the lock: an edit saved a moment ago is what gets published.
         locked = Workflow.objects.select_for_update().get(pk=workflow.pk)
+        errors = validate_definition(locked.definition)
+        if errors:
+            raise WorkflowInvalid(errors)
         number = (locked.versions.aggregate(n=Max("number"))["n"] or 0) + 1
         version = WorkflowVersion.objects.create(
-            workflow=locked, number=number, definition=copy.deepcopy(workflow.definition), published_by=user
+            workflow=locked, number=number, definition=copy.deepcopy(locked.definition), published_by=user
         )
         locked.published_version = version
-        locked.definition = workflow.definition
         locked.save()
     workflow.published_version = version
+    workflow.definition = locked.definition
     workflow.trigger_type = locked.trigger_type
     return version
 
