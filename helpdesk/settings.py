@@ -183,9 +183,6 @@ CELERY_BEAT_SCHEDULE = {
     "requeue-stalled-runs": {"task": "routing.tasks.requeue_stalled_runs", "schedule": 30.0},
 }
 
-# The HTTP request step may reach private or loopback addresses only for these hosts/CIDRs.
-HTTP_REQUEST_ALLOWLIST = env_list("HTTP_REQUEST_ALLOWLIST")
-
 # Engine limits: a run never spins forever.
 ROUTING_MAX_STEPS_PER_ADVANCE = env_int("ROUTING_MAX_STEPS_PER_ADVANCE", 200)
 ROUTING_MAX_JUMPS = env_int("ROUTING_MAX_JUMPS", 20)

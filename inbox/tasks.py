@@ -18,9 +18,13 @@ logger = logging.getLogger(__name__)
 WEBHOOK_TIMEOUT = (3.05, 10)
 
 
-def sign(secret: str, timestamp: str, body: bytes) -> str:
-    """HMAC-SHA256 over "<timestamp>.<body>", hex; receivers recompute it to trust the POST."""
-    return hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+def sign(secret: str, body: bytes) -> str:
+    """HMAC-SHA256 of the body with the channel's secret, hex; receivers recompute it to trust the POST.
+
+    The body carries its own ``sent_at`` and ``delivery`` id, so a receiver can refuse a stale
+    or replayed POST using signed data only.
+    """
+    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
 @shared_task(acks_late=True, ignore_result=True)
@@ -34,18 +38,17 @@ def deliver_message(message_id: int) -> None:
         {
             "event": "message.outgoing",
             "delivery": delivery.pk,
+            "sent_at": int(time.time()),
             "conversation": conversation.pk,
             "message": {"id": message.pk, "text": message.text, "created_at": message.created_at.isoformat()},
             "contact": {"id": conversation.contact_id, "external_id": conversation.contact.external_id},
         },
         ensure_ascii=False,
     ).encode()
-    timestamp = str(int(time.time()))
     headers = {
         "Content-Type": "application/json",
         "X-Helpdesk-Delivery": str(delivery.pk),
-        "X-Helpdesk-Timestamp": timestamp,
-        "X-Helpdesk-Signature": "sha256=" + sign(conversation.channel.webhook_secret, timestamp, body),
+        "X-Helpdesk-Signature": "sha256=" + sign(conversation.channel.webhook_secret, body),
     }
     error = ""
     try:
