@@ -7,7 +7,7 @@ from typing import Any
 import phonenumbers
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils.translation import gettext as _
 
 from contacts.models import Contact, ContactField
@@ -94,6 +94,15 @@ def enrich(contact: Contact, *, channel_language: str = "", channel_country: str
         contact.language = channel_language.lower()
 
 
+def _lock_identity(identity: str) -> None:
+    """Serialise first messages of one e-mail or phone (no unique constraint can, as two
+    contacts may share them). A transaction-scoped advisory lock on PostgreSQL; SQLite
+    already runs one writer at a time."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"contact:{identity}"])
+
+
 def upsert_contact(data: dict[str, str], *, channel_language: str = "", channel_country: str = "") -> Contact:
     """Find the contact, or create it: by external id when one is given, else by e-mail, then phone.
 
@@ -107,6 +116,8 @@ def upsert_contact(data: dict[str, str], *, channel_language: str = "", channel_
     """
     keys = ("external_id",) if data.get("external_id") else ("email", "phone")
     with transaction.atomic():
+        if not data.get("external_id"):
+            _lock_identity(data.get("email") or data["phone"])
         contact = None
         for key in keys:
             if data.get(key):

@@ -77,6 +77,14 @@ def test_simultaneous_first_messages_open_one_conversation(api_channel, eager_ta
     assert list(conversation.messages.filter(direction="outgoing").values_list("text", flat=True)) == ["Hello!"]
 
 
+def test_simultaneous_first_messages_with_only_an_email_make_one_contact(api_channel, eager_tasks):
+    errors = at_once(8, lambda i: inbox.receive_message(api_channel, {"email": "ana@example.com"}, f"m{i}"))
+
+    assert errors == []
+    assert Contact.objects.count() == 1
+    assert Conversation.objects.count() == 1
+
+
 def test_simultaneous_answers_are_taken_once(api_channel, support, alice, eager_tasks):
     routing.publish(
         routing.create_workflow(
