@@ -57,10 +57,6 @@ class Contact(models.Model):
     def __str__(self) -> str:
         return self.name or self.email or self.phone or self.external_id or f"#{self.pk}"
 
-    @property
-    def display_name(self) -> str:
-        return str(self)
-
     def get_field(self, key: str):
         """Value of a built-in or custom field; ``None`` when it has no value."""
         if key in self.BUILTIN_FIELDS:

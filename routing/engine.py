@@ -249,7 +249,7 @@ def _apply(run: Run, step_id: str, kind: str, step, config: dict[str, Any], outc
         return
     if outcome.name in (WAITING, RETRY):
         # A waiting outcome without a wait would stall the run: treat it as a failure.
-        _finish(run, step_id, kind, FAILURE, _("The step asked to wait but gave no reason to resume."), log=True)
+        _finish(run, step_id, kind, FAILURE, _("The step asked to wait but gave no reason to resume."))
         return
     run.state.pop("answers", None)  # messages sent after the question was answered are just messages
     target = outcome.goto or step.next_step(config, outcome.name)
@@ -288,10 +288,8 @@ def _finish(
     *,
     status: str = Run.Status.FAILED,
     error: str = "",
-    log: bool = True,
 ) -> None:
-    if log:
-        _log(run, step_id, kind, outcome, detail)
+    _log(run, step_id, kind, outcome, detail)
     run.status = status
     run.error = error or (detail if status == Run.Status.FAILED else "")
     # No timer can be pending here: a run only runs once its timers fired or were cancelled.

@@ -26,10 +26,6 @@ from routing.steps.base import (
 )
 
 
-def _validation_text(exc: ValidationError) -> str:
-    return "; ".join(exc.messages)
-
-
 class AssignStep(Step):
     """Give the conversation to a team (by strategy) or to a named agent, or unassign it."""
 
@@ -167,7 +163,7 @@ class UpdateContactStep(Step):
             services.set_field(ctx.conversation.contact, field, value)
         except ValidationError as exc:
             return Outcome(
-                FAILURE, _("Could not set %(field)s: %(error)s") % {"field": field, "error": _validation_text(exc)}
+                FAILURE, _("Could not set %(field)s: %(error)s") % {"field": field, "error": "; ".join(exc.messages)}
             )
         return Outcome(SUCCESS, _("Set contact %(field)s to %(value)s.") % {"field": field, "value": value})
 

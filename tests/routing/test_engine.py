@@ -263,3 +263,25 @@ def test_a_loop_that_never_waits_is_stopped_before_it_floods_the_contact(api_cha
     assert run.status == Run.Status.FAILED
     assert "without the run waiting once (loop guard)" in run.error
     assert len(texts(conversation)) == 10
+
+
+def test_a_run_whose_task_was_lost_is_picked_up_again(route_by_team, api_channel, run_on_commit):
+    from datetime import timedelta
+    from unittest import mock
+
+    from django.utils import timezone
+
+    from routing.tasks import requeue_stalled_runs
+
+    with mock.patch("routing.tasks.advance_run.delay"):  # the broker loses the first task
+        conversation, _ = say(api_channel, "Hello")
+    run = Run.objects.get(conversation=conversation)
+    assert requeue_stalled_runs() == 0  # too recent to call stalled
+    Run.objects.filter(pk=run.pk).update(updated_at=timezone.now() - timedelta(minutes=1))
+
+    with run_on_commit(execute=True):
+        assert requeue_stalled_runs() == 1
+
+    run.refresh_from_db()
+    assert run.status == Run.Status.WAITING_ANSWER
+    assert texts(conversation) == ["Which team? 1. Sales 2. Support"]
