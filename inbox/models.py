@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import secrets
+import zoneinfo
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -12,8 +14,25 @@ def new_webhook_secret() -> str:
     return secrets.token_urlsafe(32)
 
 
+def validate_timezone(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(
+            _("%(value)s is not a known IANA time zone, e.g. Europe/Madrid."), params={"value": value}
+        )
+
+
 class Team(models.Model):
     name = models.CharField(_("name"), max_length=128, unique=True)
+    reassign_when_offline = models.BooleanField(
+        _("reassign when the assignee goes offline"),
+        default=False,
+        help_text=_("Open conversations of an agent who goes offline go back to this team's queue and are reassigned."),
+    )
+    reroute_reopened = models.BooleanField(
+        _("route reopened conversations again"),
+        default=False,
+        help_text=_("A reopened conversation whose agent is offline is assigned again within this team."),
+    )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     class Meta:
@@ -51,8 +70,9 @@ class Agent(models.Model):
     )
     open_count = models.PositiveIntegerField(_("open conversations"), default=0, editable=False)
     last_assigned_at = models.DateTimeField(_("last assigned"), null=True, blank=True, editable=False)
+    last_seen_at = models.DateTimeField(_("last seen"), null=True, blank=True, editable=False)
     language = models.CharField(_("language"), max_length=16, choices=settings.LANGUAGES, default="en")
-    timezone = models.CharField(_("time zone"), max_length=64, default="UTC")
+    timezone = models.CharField(_("time zone"), max_length=64, default="UTC", validators=[validate_timezone])
 
     objects = AgentQuerySet.as_manager()
 
@@ -148,6 +168,8 @@ class Conversation(models.Model):
     closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
     last_incoming_at = models.DateTimeField(_("last incoming message"), null=True, blank=True)
     last_outgoing_at = models.DateTimeField(_("last outgoing message"), null=True, blank=True)
+    # Set while the conversation waits unassigned in its team's queue; the queue drains oldest first.
+    queued_at = models.DateTimeField(_("queued since"), null=True, blank=True, editable=False)
 
     objects = ConversationQuerySet.as_manager()
 
@@ -158,6 +180,9 @@ class Conversation(models.Model):
         indexes = [
             models.Index(fields=["status", "team", "-opened_at"]),
             models.Index(fields=["assignee", "status", "-opened_at"]),
+            models.Index(
+                fields=["team", "queued_at"], condition=Q(queued_at__isnull=False), name="conversation_queue_idx"
+            ),
         ]
         constraints = [
             # At most one open conversation per contact and channel: new messages append to it.
@@ -246,3 +271,113 @@ class Delivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.url} ({self.status})"
+
+
+# --- Schedules and shifts -----------------------------------------------------------------------
+
+
+class Schedule(models.Model):
+    """Weekly opening hours in a named time zone, with closed dates (holidays)."""
+
+    name = models.CharField(_("name"), max_length=128, unique=True)
+    timezone = models.CharField(_("time zone"), max_length=64, default="UTC", validators=[validate_timezone])
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("schedule")
+        verbose_name_plural = _("schedules")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ScheduleRange(models.Model):
+    """One opening range on one weekday, in the schedule's time zone; ``end`` 00:00 means midnight."""
+
+    class Weekday(models.IntegerChoices):
+        MON = 0, _("Monday")
+        TUE = 1, _("Tuesday")
+        WED = 2, _("Wednesday")
+        THU = 3, _("Thursday")
+        FRI = 4, _("Friday")
+        SAT = 5, _("Saturday")
+        SUN = 6, _("Sunday")
+
+    schedule = models.ForeignKey(Schedule, on_delete=models.CASCADE, related_name="ranges")
+    weekday = models.PositiveSmallIntegerField(_("day"), choices=Weekday.choices)
+    start = models.TimeField(_("from"))
+    end = models.TimeField(_("until"))
+
+    class Meta:
+        ordering = ["schedule", "weekday", "start"]
+        verbose_name = _("opening range")
+        verbose_name_plural = _("opening hours")
+
+    def __str__(self) -> str:
+        return f"{self.get_weekday_display()} {self.start:%H:%M}–{self.end:%H:%M}"
+
+
+class ClosedDate(models.Model):
+    schedule = models.ForeignKey(Schedule, on_delete=models.CASCADE, related_name="closed_dates")
+    date = models.DateField(_("date"))
+    note = models.CharField(_("note"), max_length=128, blank=True, default="")
+
+    class Meta:
+        ordering = ["schedule", "date"]
+        verbose_name = _("closed date")
+        verbose_name_plural = _("closed dates")
+        constraints = [models.UniqueConstraint(fields=["schedule", "date"], name="closed_date_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.date:%Y-%m-%d}"
+
+
+class Shift(models.Model):
+    """Who of a team is on duty when: the agents listed are on shift while the schedule is open."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="shifts", verbose_name=_("team"))
+    name = models.CharField(_("name"), max_length=128)
+    schedule = models.ForeignKey(Schedule, on_delete=models.PROTECT, related_name="shifts", verbose_name=_("hours"))
+    agents = models.ManyToManyField(Agent, related_name="shifts", blank=True, verbose_name=_("agents"))
+
+    class Meta:
+        ordering = ["team", "name"]
+        verbose_name = _("shift")
+        verbose_name_plural = _("shifts")
+        constraints = [models.UniqueConstraint(fields=["team", "name"], name="shift_name_unique_per_team")]
+
+    def __str__(self) -> str:
+        return f"{self.team}: {self.name}"
+
+
+# --- Notifications ------------------------------------------------------------------------------
+
+
+class Notification(models.Model):
+    """Something an agent should look at: a conversation assigned to them, a comment for them."""
+
+    class Kind(models.TextChoices):
+        ASSIGNED = "assigned", _("Conversation assigned")
+        COMMENT = "comment", _("New comment")
+        MESSAGE = "message", _("New message")
+
+    recipient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, null=True, blank=True, related_name="notifications"
+    )
+    text = models.CharField(_("text"), max_length=500)
+    created_at = models.DateTimeField(_("at"), auto_now_add=True)
+    read_at = models.DateTimeField(_("read"), null=True, blank=True)
+    # Automation that notifies passes its step key, so a retried step cannot notify twice.
+    idempotency_key = models.CharField(max_length=64, null=True, blank=True, unique=True, editable=False)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("notification")
+        verbose_name_plural = _("notifications")
+        indexes = [models.Index(fields=["recipient", "read_at", "-created_at"])]
+
+    def __str__(self) -> str:
+        return self.text
