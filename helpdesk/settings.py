@@ -181,7 +181,13 @@ CELERY_BEAT_SCHEDULE = {
     "fire-due-timers": {"task": "routing.tasks.fire_due_timers", "schedule": 1.0},
     "deliver-due-messages": {"task": "inbox.tasks.deliver_due_messages", "schedule": 10.0},
     "requeue-stalled-runs": {"task": "routing.tasks.requeue_stalled_runs", "schedule": 30.0},
+    # Queues drain on events (agent online, capacity freed); this catches shifts starting.
+    "drain-team-queues": {"task": "inbox.tasks.drain_queues", "schedule": 10.0},
+    "mark-idle-agents-offline": {"task": "inbox.tasks.mark_idle_agents_offline", "schedule": 60.0},
 }
+
+# Agents online in the inbox but inactive this long go offline.
+AGENT_IDLE_MINUTES = env_int("AGENT_IDLE_MINUTES", 30)
 
 # Engine limits: a run never spins forever.
 ROUTING_MAX_STEPS_PER_ADVANCE = env_int("ROUTING_MAX_STEPS_PER_ADVANCE", 200)

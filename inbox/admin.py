@@ -1,20 +1,36 @@
 from __future__ import annotations
 
+import zoneinfo
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Count, QuerySet
+from django.db.models import Count, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.http import HttpRequest
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 
-from inbox import services
-from inbox.models import Agent, Assignment, Channel, Conversation, Delivery, Message, Team
+from inbox import schedules, services
+from inbox.models import (
+    Agent,
+    Assignment,
+    Channel,
+    ClosedDate,
+    Conversation,
+    Delivery,
+    Message,
+    Notification,
+    Schedule,
+    ScheduleRange,
+    Shift,
+    Team,
+)
 from routing.models import Run
 
 
@@ -60,15 +76,30 @@ class TeamMembershipInline(admin.TabularInline):
         return super().get_queryset(request).select_related("agent__user", "team")
 
 
+class ShiftInline(admin.TabularInline):
+    model = Shift
+    extra = 0
+    fields = ["name", "schedule"]
+    show_change_link = True
+    verbose_name_plural = _("shifts (edit one to choose its agents)")
+
+
 @admin.register(Team)
 class TeamAdmin(admin.ModelAdmin):
-    list_display = ["name", "agent_count", "created_at"]
+    list_display = ["name", "agent_count", "queued", "reassign_when_offline", "reroute_reopened", "created_at"]
     search_fields = ["name"]
     readonly_fields = ["created_at"]
-    inlines = [TeamMembershipInline]
+    fields = ["name", "reassign_when_offline", "reroute_reopened", "created_at"]
+    inlines = [TeamMembershipInline, ShiftInline]
+
+    @admin.display(description=_("waiting in queue"), ordering="_queued")
+    def queued(self, obj: Team) -> int:
+        return obj._queued
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Team]:
-        return super().get_queryset(request).annotate(_agent_count=Count("agents"))
+        waiting = Conversation.objects.filter(team=OuterRef("pk"), queued_at__isnull=False, status="open")
+        queued = Subquery(waiting.order_by().values("team").annotate(n=Count("pk")).values("n"))
+        return super().get_queryset(request).annotate(_agent_count=Count("agents"), _queued=Coalesce(queued, 0))
 
     @admin.display(description=_("agents"), ordering="_agent_count")
     def agent_count(self, obj: Team) -> int:
@@ -83,8 +114,18 @@ class AgentAdmin(admin.ModelAdmin):
     list_select_related = ["user"]
     autocomplete_fields = ["user"]
     filter_horizontal = ["teams"]
-    readonly_fields = ["open_count", "last_assigned_at"]
-    fields = ["user", "teams", "availability", "max_open", "open_count", "last_assigned_at", "language", "timezone"]
+    readonly_fields = ["open_count", "last_assigned_at", "last_seen_at"]
+    fields = [
+        "user",
+        "teams",
+        "availability",
+        "max_open",
+        "open_count",
+        "last_assigned_at",
+        "last_seen_at",
+        "language",
+        "timezone",
+    ]
     actions = ["set_online", "set_away", "set_offline"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Agent]:
@@ -124,6 +165,88 @@ class AgentAdmin(admin.ModelAdmin):
     @admin.action(description=_("Set selected agents offline"), permissions=["change"])
     def set_offline(self, request: HttpRequest, queryset: QuerySet[Agent]) -> None:
         self._set_availability(request, queryset, Agent.Availability.OFFLINE)
+
+
+# --- Schedules and shifts -----------------------------------------------------------------------
+
+
+class ScheduleRangeFormSet(forms.BaseInlineFormSet):
+    """Refuse inverted and overlapping ranges across the whole week, not form by form."""
+
+    def clean(self) -> None:
+        super().clean()
+        ranges = [
+            (form.cleaned_data["weekday"], form.cleaned_data["start"], form.cleaned_data["end"])
+            for form in self.forms
+            if form.cleaned_data
+            and not form.cleaned_data.get("DELETE")
+            and {"weekday", "start", "end"} <= set(form.cleaned_data)
+        ]
+        errors = schedules.check_ranges(ranges)
+        if errors:
+            raise ValidationError(errors)
+
+
+class ScheduleRangeInline(admin.TabularInline):
+    model = ScheduleRange
+    formset = ScheduleRangeFormSet
+    extra = 1
+    help_text = _("A range until 00:00 runs to midnight; split a night shift in two ranges.")
+
+
+class ClosedDateInline(admin.TabularInline):
+    model = ClosedDate
+    extra = 1
+
+
+class ScheduleForm(forms.ModelForm):
+    timezone = forms.ChoiceField(
+        label=_("time zone"), choices=[(tz, tz) for tz in sorted(zoneinfo.available_timezones())], initial="UTC"
+    )
+
+    class Meta:
+        model = Schedule
+        fields = ["name", "timezone"]
+
+
+@admin.register(Schedule)
+class ScheduleAdmin(admin.ModelAdmin):
+    form = ScheduleForm
+    list_display = ["name", "timezone", "open_now"]
+    search_fields = ["name"]
+    inlines = [ScheduleRangeInline, ClosedDateInline]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Schedule]:
+        return super().get_queryset(request).prefetch_related("ranges", "closed_dates")
+
+    @admin.display(description=_("open now"), boolean=True)
+    def open_now(self, obj: Schedule) -> bool:
+        return schedules.from_model(obj).is_open(timezone.now())
+
+
+@admin.register(Shift)
+class ShiftAdmin(admin.ModelAdmin):
+    list_display = ["name", "team", "schedule", "agent_names"]
+    list_filter = ["team"]
+    search_fields = ["name", "team__name"]
+    list_select_related = ["team", "schedule"]
+    filter_horizontal = ["agents"]
+    autocomplete_fields = ["team", "schedule"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Shift]:
+        return super().get_queryset(request).prefetch_related("agents__user")
+
+    @admin.display(description=_("agents"))
+    def agent_names(self, obj: Shift) -> str:
+        return ", ".join(agent.username for agent in obj.agents.all())
+
+
+@admin.register(Notification)
+class NotificationAdmin(ReadOnlyAdmin):
+    list_display = ["text", "recipient", "kind", "conversation", "created_at", "read_at"]
+    list_filter = ["kind"]
+    list_select_related = ["recipient", "conversation"]
+    raw_id_fields = ["conversation"]
 
 
 # --- Channels -----------------------------------------------------------------------------------

@@ -8,17 +8,19 @@ that expect their caller to hold a lock say so.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Collection
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from contacts import services as contact_services
+from inbox import schedules
 from inbox.models import Agent, Assignment, Channel, Conversation, Delivery, Message, Team
 
 
@@ -114,7 +116,11 @@ def send_message(conversation: Conversation, text: str, *, author=None, idempote
 def add_comment(conversation: Conversation, text: str, *, author=None, idempotency_key: str | None = None) -> Message:
     """An internal note: agents see it, the contact never does."""
     text = clean_text(text)
-    return _post(conversation, Message.Direction.COMMENT, text, author=author, idempotency_key=idempotency_key)
+    message = _post(conversation, Message.Direction.COMMENT, text, author=author, idempotency_key=idempotency_key)
+    from inbox import notifications  # the assignee hears of comments others (or automation) write
+
+    notifications.comment_added(conversation, message)
+    return message
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,15 +135,27 @@ class AssignResult:
         return self.agent is not None
 
 
-def pick_agent(team: Team, *, strategy: str, online_only: bool, exclude: Agent | None = None) -> Agent | None:
+def pick_agent(
+    team: Team,
+    *,
+    strategy: str,
+    online_only: bool,
+    on_shift_only: bool = False,
+    exclude: Collection[int] = (),
+) -> Agent | None:
     """The next agent of ``team`` by ``strategy``. Caller holds the team row lock.
 
-    One query, whatever the team's size; fairness comes from the team lock, which
-    serialises picks, and from ordering by least recently assigned.
+    One query (three more for ``on_shift_only``), whatever the team's size; fairness comes from
+    the team lock, which serialises picks, and from ordering by least recently assigned.
     """
     candidates = Agent.objects.eligible_for(team, online_only=online_only).select_related("user")
-    if exclude is not None:
-        candidates = candidates.exclude(pk=exclude.pk)
+    if on_shift_only:
+        on_duty = schedules.shifts_on_duty(team, timezone.now())
+        if not on_duty:
+            return None
+        candidates = candidates.filter(shifts__in=on_duty)
+    if exclude:
+        candidates = candidates.exclude(pk__in=exclude)
     least_recent = F("last_assigned_at").asc(nulls_first=True)
     if strategy == Strategy.LEAST_OPEN:
         order = ["open_count", least_recent, "pk"]
@@ -146,18 +164,48 @@ def pick_agent(team: Team, *, strategy: str, online_only: bool, exclude: Agent |
     return candidates.order_by(*order).first()
 
 
-def _refusal(agent: Agent, *, online_only: bool, current: Agent | None, exclude_current: bool) -> str | None:
+def _on_shift(agent: Agent, now) -> bool:
+    shifts = agent.shifts.select_related("schedule").prefetch_related("schedule__ranges", "schedule__closed_dates")
+    return any(schedules.from_model(shift.schedule).is_open(now) for shift in shifts)
+
+
+def _refusal(agent: Agent, *, rules: AssignRules, current: Agent | None) -> str | None:
     """Why ``agent`` cannot take the conversation, or None when it can."""
     if not agent.user.is_active:
         return _("%(agent)s is deactivated.") % {"agent": agent.username}
-    if online_only and agent.availability != Agent.Availability.ONLINE:
+    if rules.online_only and agent.availability != Agent.Availability.ONLINE:
         return _("%(agent)s is %(availability)s, and only online agents may be chosen.") % {
             "agent": agent.username,
             "availability": agent.get_availability_display().lower(),
         }
-    if exclude_current and current is not None and agent.pk == current.pk:
+    if rules.exclude_current and current is not None and agent.pk == current.pk:
         return _("%(agent)s already has it.") % {"agent": agent.username}
+    if agent.max_open is not None and agent.open_count >= agent.max_open:
+        return _("%(agent)s is at capacity (%(n)d open).") % {"agent": agent.username, "n": agent.open_count}
+    if rules.on_shift_only and not _on_shift(agent, timezone.now()):
+        return _("%(agent)s is not on shift now.") % {"agent": agent.username}
     return None
+
+
+@dataclasses.dataclass(frozen=True)
+class AssignRules:
+    """Who may be chosen. ``queue``: with nobody eligible, wait unassigned in the team's queue
+    (default: yes, unless ``exclude_current`` asked for someone other than the current agent,
+    in which case the conversation stays where it is)."""
+
+    strategy: str = Strategy.ROUND_ROBIN
+    online_only: bool = False
+    on_shift_only: bool = False
+    exclude_current: bool = False
+    queue: bool | None = None
+
+    @property
+    def queues(self) -> bool:
+        return (not self.exclude_current) if self.queue is None else self.queue
+
+
+# Picks tried when a concurrent assignment (from another team) filled the chosen agent's capacity.
+MAX_PICKS = 5
 
 
 def assign(
@@ -167,56 +215,39 @@ def assign(
     agent: Agent | None = None,
     strategy: str = Strategy.ROUND_ROBIN,
     online_only: bool = False,
+    on_shift_only: bool = False,
     exclude_current: bool = False,
+    queue: bool | None = None,
     reason: str = "",
     idempotency_key: str | None = None,
+    only_if_queued: bool = False,
 ) -> AssignResult:
     """Give the conversation to ``agent``, else to an agent of ``team`` chosen by ``strategy``.
 
     - ``agent`` and ``team``: the agent if they can take it, else the team's pick; the
       conversation is filed under ``team``.
-    - Nobody eligible in ``team``: it moves to the team unassigned (queued), unless
-      ``exclude_current`` asked for someone else, in which case it stays where it is.
+    - Nobody eligible in ``team``: it waits in the team's queue (unassigned, ``queued_at`` set)
+      unless the rules say not to queue, in which case it stays where it is.
     - ``exclude_current`` never picks the agent who has it now.
+    - ``only_if_queued`` (queue draining): do nothing unless it still waits in ``team``'s queue.
     """
+    if agent is None and team is None:
+        raise ValueError("assign() needs a team or an agent")
+    rules = AssignRules(strategy, online_only, on_shift_only, exclude_current, queue)
     with transaction.atomic(savepoint=False):
         conv = Conversation.objects.select_for_update().get(pk=conversation.pk)
+        if only_if_queued and not (
+            conv.queued_at and conv.assignee_id is None and conv.team_id == team.pk and conv.status == "open"
+        ):
+            return AssignResult(None, conv.team, _("It no longer waits in the queue."))
         current = conv.assignee
-        chosen, details = None, []
-        if agent is not None:
-            refused = _refusal(agent, online_only=online_only, current=current, exclude_current=exclude_current)
-            if refused is None:
-                chosen = agent
-                details.append(_("Assigned to %(agent)s.") % {"agent": agent.username})
-            else:
-                details.append(refused)
-        if chosen is None and team is not None:
-            Team.objects.select_for_update().filter(pk=team.pk).first()
-            chosen = pick_agent(
-                team, strategy=strategy, online_only=online_only, exclude=current if exclude_current else None
-            )
-            if chosen is not None:
-                details.append(
-                    _("Assigned to %(agent)s of %(team)s (%(strategy)s).")
-                    % {"agent": chosen.username, "team": team.name, "strategy": strategy.replace("_", " ")}
-                )
-            else:
-                details.append(
-                    _("Nobody%(else_)s in %(team)s can take it now%(online)s.")
-                    % {
-                        "else_": _(" else") if exclude_current and current is not None else "",
-                        "team": team.name,
-                        "online": _(" (only online agents)") if online_only else "",
-                    }
-                )
-        if agent is None and team is None:
-            raise ValueError("assign() needs a team or an agent")
-
-        queued = False
+        chosen, details = _choose(conv, team, agent, rules, current)
         if chosen is not None:
             new_team = team or _team_for(chosen, conv.team)
-        elif team is not None and not (exclude_current and current is not None):
-            new_team, queued = team, True
+        elif only_if_queued:
+            return AssignResult(None, team, " ".join(details), queued=True)
+        elif team is not None and rules.queues:
+            new_team = team
             details.append(_("It waits in the team's queue."))
         else:
             details.append(_("It stays with %(who)s.") % {"who": current.username if current else _("nobody")})
@@ -227,7 +258,72 @@ def assign(
             conversation=conv, team=new_team, agent=chosen, reason=reason or detail, idempotency_key=idempotency_key
         )
         conversation.team, conversation.assignee = conv.team, conv.assignee
-        return AssignResult(chosen, new_team, detail, queued=queued)
+        conversation.queued_at = conv.queued_at
+        return AssignResult(chosen, new_team, detail, queued=chosen is None)
+
+
+def _choose(conv: Conversation, team: Team | None, agent: Agent | None, rules: AssignRules, current):
+    """The agent who gets it, with the reasons; their capacity is taken (open count) already."""
+    details: list[str] = []
+    if agent is not None:
+        refused = _refusal(agent, rules=rules, current=current)
+        if refused is None and _take(conv, agent):
+            details.append(_("Assigned to %(agent)s.") % {"agent": agent.username})
+            return agent, details
+        details.append(refused or _("%(agent)s is at capacity.") % {"agent": agent.username})
+    if team is None:
+        return None, details
+    Team.objects.select_for_update().filter(pk=team.pk).first()
+    exclude = {current.pk} if rules.exclude_current and current is not None else set()
+    for _attempt in range(MAX_PICKS):
+        chosen = pick_agent(
+            team,
+            strategy=rules.strategy,
+            online_only=rules.online_only,
+            on_shift_only=rules.on_shift_only,
+            exclude=exclude,
+        )
+        if chosen is None:
+            break
+        if _take(conv, chosen):
+            details.append(
+                _("Assigned to %(agent)s of %(team)s (%(strategy)s).")
+                % {"agent": chosen.username, "team": team.name, "strategy": rules.strategy.replace("_", " ")}
+            )
+            return chosen, details
+        exclude.add(chosen.pk)  # filled up by an assignment from another team meanwhile
+    if rules.online_only and rules.on_shift_only:
+        only = _(" (only online agents on shift)")
+    elif rules.online_only:
+        only = _(" (only online agents)")
+    elif rules.on_shift_only:
+        only = _(" (only agents on shift)")
+    else:
+        only = ""
+    details.append(
+        _("Nobody%(else_)s in %(team)s can take it now%(online)s.")
+        % {
+            "else_": _(" else") if rules.exclude_current and current is not None else "",
+            "team": team.name,
+            "online": only,
+        }
+    )
+    return None, details
+
+
+def _take(conv: Conversation, agent: Agent) -> bool:
+    """Count the conversation against ``agent``'s capacity, if there is room; False when full.
+
+    The conditional UPDATE takes the agent's row lock, so two teams assigning to one agent at
+    once are serialised here and the second re-reads the count: capacity holds across teams.
+    """
+    now = timezone.now()
+    if conv.assignee_id == agent.pk or conv.status != Conversation.Status.OPEN:
+        return bool(Agent.objects.filter(pk=agent.pk).update(last_assigned_at=now))
+    room = Q(max_open__isnull=True) | Q(open_count__lt=F("max_open"))
+    return bool(
+        Agent.objects.filter(room, pk=agent.pk).update(open_count=F("open_count") + 1, last_assigned_at=now)
+    )
 
 
 def _team_for(agent: Agent, current: Team | None) -> Team | None:
@@ -239,28 +335,39 @@ def _team_for(agent: Agent, current: Team | None) -> Team | None:
 
 
 def _set_assignee(conv: Conversation, agent: Agent | None, team: Team | None) -> None:
-    """Move the open count with the conversation. Caller holds the conversation row lock."""
+    """Move the conversation (and, when open, its open count) to ``agent``; ``agent`` None queues it
+    in ``team``. The new agent's count was taken by ``_take``. Caller holds the conversation lock."""
     previous_id = conv.assignee_id
-    if conv.status == Conversation.Status.OPEN and previous_id != (agent.pk if agent else None):
-        if previous_id is not None:
-            Agent.objects.filter(pk=previous_id, open_count__gt=0).update(open_count=F("open_count") - 1)
-        if agent is not None:
-            Agent.objects.filter(pk=agent.pk).update(open_count=F("open_count") + 1, last_assigned_at=timezone.now())
-    elif agent is not None:
-        Agent.objects.filter(pk=agent.pk).update(last_assigned_at=timezone.now())
+    if conv.status == Conversation.Status.OPEN and previous_id is not None and previous_id != (agent and agent.pk):
+        Agent.objects.filter(pk=previous_id, open_count__gt=0).update(open_count=F("open_count") - 1)
+        _capacity_freed(previous_id)
     conv.assignee = agent
     conv.team = team
-    conv.save(update_fields=["assignee", "team"])
+    if agent is not None:
+        conv.queued_at = None
+    elif conv.queued_at is None:
+        conv.queued_at = timezone.now()
+    conv.save(update_fields=["assignee", "team", "queued_at"])
+    if agent is not None and previous_id != agent.pk:
+        from inbox import notifications
+
+        notifications.conversation_assigned(conv, agent)
 
 
 def unassign(conversation: Conversation, *, reason: str = "", idempotency_key: str | None = None) -> None:
+    """Take the conversation from its agent; it stays in its team, not queued (agents pick it up)."""
     with transaction.atomic(savepoint=False):
         conv = Conversation.objects.select_for_update().get(pk=conversation.pk)
-        _set_assignee(conv, None, conv.team)
+        previous_id = conv.assignee_id
+        if conv.status == Conversation.Status.OPEN and previous_id is not None:
+            Agent.objects.filter(pk=previous_id, open_count__gt=0).update(open_count=F("open_count") - 1)
+            _capacity_freed(previous_id)
+        conv.assignee, conv.queued_at = None, None
+        conv.save(update_fields=["assignee", "queued_at"])
         Assignment.objects.create(
             conversation=conv, team=conv.team, agent=None, reason=reason, idempotency_key=idempotency_key
         )
-        conversation.assignee = None
+        conversation.assignee, conversation.queued_at = None, None
 
 
 def close_conversation(conversation: Conversation, *, by_run_id: int | None = None) -> bool:
@@ -273,9 +380,10 @@ def close_conversation(conversation: Conversation, *, by_run_id: int | None = No
             return False
         if conv.assignee_id is not None:
             Agent.objects.filter(pk=conv.assignee_id, open_count__gt=0).update(open_count=F("open_count") - 1)
+            _capacity_freed(conv.assignee_id)
         conv.status = Conversation.Status.CLOSED
-        conv.closed_at = timezone.now()
-        conv.save(update_fields=["status", "closed_at"])
+        conv.closed_at, conv.queued_at = timezone.now(), None
+        conv.save(update_fields=["status", "closed_at", "queued_at"])
         conversation.status, conversation.closed_at = conv.status, conv.closed_at
         routing_services.on_conversation_closed(conv, except_run_id=by_run_id)
     return True
@@ -294,6 +402,17 @@ def reopen_conversation(conversation: Conversation) -> bool:
         if conv.assignee_id is not None:
             Agent.objects.filter(pk=conv.assignee_id).update(open_count=F("open_count") + 1)
         conversation.status, conversation.closed_at = conv.status, None
+        team, agent = conv.team, conv.assignee
+        if team is not None and team.reroute_reopened and (agent is None or agent.availability != "online"):
+            who = agent.username if agent else _("nobody")
+            assign(
+                conversation,
+                team=team,
+                online_only=True,
+                exclude_current=True,
+                queue=True,
+                reason=_("Reopened while %(who)s is not online.") % {"who": who},
+            )
     return True
 
 
@@ -381,8 +500,101 @@ def create_agent(
 
 
 def set_availability(agent: Agent, availability: str) -> Agent:
+    """Online: the agent's teams' queues drain to them. Offline: teams that opted in take their
+    open conversations back and reassign them."""
     if availability not in Agent.Availability.values:
         raise ValidationError({"availability": [_("Choose online, away or offline.")]})
-    Agent.objects.filter(pk=agent.pk).update(availability=availability)
+    with transaction.atomic():
+        changed = Agent.objects.filter(pk=agent.pk).exclude(availability=availability).update(
+            availability=availability
+        )
+        if changed and availability == Agent.Availability.ONLINE:
+            _capacity_freed(agent.pk)
+        elif changed and availability == Agent.Availability.OFFLINE:
+            from inbox.tasks import reassign_from_offline
+
+            transaction.on_commit(lambda: reassign_from_offline.delay(agent.pk))
     agent.availability = availability
     return agent
+
+
+def mark_idle_agents_offline(*, now=None) -> int:
+    """Agents online in the inbox but unseen for AGENT_IDLE_MINUTES go offline (those never seen
+    in the inbox, e.g. integrations driving the API, are left alone)."""
+    cutoff = (now or timezone.now()) - timedelta(minutes=settings.AGENT_IDLE_MINUTES)
+    idle = Agent.objects.filter(availability=Agent.Availability.ONLINE, last_seen_at__lt=cutoff)
+    count = 0
+    for agent in idle.select_related("user")[:500]:
+        set_availability(agent, Agent.Availability.OFFLINE)
+        count += 1
+    return count
+
+
+# --- The team queue -----------------------------------------------------------------------------
+
+
+def _capacity_freed(agent_id: int) -> None:
+    """After commit, hand waiting conversations of the agent's teams out (they may take one now)."""
+    from inbox.tasks import drain_queues
+
+    transaction.on_commit(lambda: drain_queues.delay(agent_id=agent_id))
+
+
+def queued_team_ids(*, agent_id: int | None = None) -> list[int]:
+    """Teams with conversations waiting in their queue (of one agent's teams, if given)."""
+    waiting = Conversation.objects.filter(queued_at__isnull=False, status=Conversation.Status.OPEN)
+    if agent_id is not None:
+        waiting = waiting.filter(team__agents=agent_id)
+    return list(waiting.order_by().values_list("team_id", flat=True).distinct())
+
+
+def drain_queue(team: Team, *, limit: int = 200) -> int:
+    """Assign the team's waiting conversations, oldest first, while someone can take one.
+
+    Each is assigned in its own transaction by ``assign`` (conversation lock, then team lock), so
+    draining keeps the one lock order and a concurrent drain cannot assign a conversation twice.
+    Agents must be online, and on shift if the team has shifts.
+    """
+    on_shift_only = team.shifts.exists()
+    waiting = (
+        Conversation.objects.filter(team=team, queued_at__isnull=False, status=Conversation.Status.OPEN)
+        .order_by("queued_at", "pk")
+        .values_list("pk", flat=True)
+    )
+    assigned = 0
+    for pk in list(waiting[:limit]):
+        result = assign(
+            Conversation(pk=pk),
+            team=team,
+            online_only=True,
+            on_shift_only=on_shift_only,
+            reason=_("Waited in the queue of %(team)s.") % {"team": team.name},
+            only_if_queued=True,
+        )
+        if result.assigned:
+            assigned += 1
+        elif result.queued:
+            break  # nobody can take the oldest, so nobody can take the next either
+    return assigned
+
+
+def reassign_from_offline(agent: Agent) -> int:
+    """Open conversations of an offline agent, in teams that opted in, go to someone online."""
+    moved = 0
+    mine = Conversation.objects.filter(
+        assignee=agent, status=Conversation.Status.OPEN, team__reassign_when_offline=True
+    ).select_related("team")
+    for conversation in mine[:500]:
+        if Agent.objects.filter(pk=agent.pk, availability=Agent.Availability.ONLINE).exists():
+            break  # back online meanwhile
+        result = assign(
+            conversation,
+            team=conversation.team,
+            online_only=True,
+            on_shift_only=conversation.team.shifts.exists(),
+            exclude_current=True,
+            queue=True,
+            reason=_("%(agent)s went offline.") % {"agent": agent.username},
+        )
+        moved += result.assigned or result.queued
+    return moved

@@ -68,3 +68,30 @@ def deliver_due_messages() -> None:
     """Beat sweep: retries whose broker message was lost are picked up from the outbox."""
     for message_id in services.due_delivery_ids():
         deliver_message.delay(message_id)
+
+
+# --- The team queue and agent availability --------------------------------------------------------
+
+
+@shared_task(ignore_result=True)
+def drain_queues(agent_id: int | None = None) -> None:
+    """Hand waiting conversations out: of one agent's teams (came online, freed capacity), or of
+    every team with a queue (beat sweep every few seconds, which also catches shifts starting)."""
+    from inbox.models import Team
+
+    for team in Team.objects.filter(pk__in=services.queued_team_ids(agent_id=agent_id)):
+        services.drain_queue(team)
+
+
+@shared_task(ignore_result=True)
+def reassign_from_offline(agent_id: int) -> None:
+    from inbox.models import Agent
+
+    agent = Agent.objects.select_related("user").filter(pk=agent_id).first()
+    if agent is not None and agent.availability == Agent.Availability.OFFLINE:
+        services.reassign_from_offline(agent)
+
+
+@shared_task(ignore_result=True)
+def mark_idle_agents_offline() -> None:
+    services.mark_idle_agents_offline()

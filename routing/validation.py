@@ -245,10 +245,11 @@ def _validate_step(step_id: str, config: Any, context: ValidationContext) -> lis
 
 
 def load_context(step_ids) -> ValidationContext:
-    from inbox.models import Agent, Team
+    from inbox.models import Agent, Schedule, Team
 
     return ValidationContext(
         team_names=set(Team.objects.values_list("name", flat=True)),
         agent_usernames=set(Agent.objects.values_list("user__username", flat=True)),
         step_ids=set(step_ids),
+        schedule_names=set(Schedule.objects.values_list("name", flat=True)),
     )

@@ -12,6 +12,7 @@ from routing.steps.conversation import (
 )
 from routing.steps.flow import BranchStep, JumpStep, WaitStep
 from routing.steps.question import AskQuestionStep
+from routing.steps.schedule import DateTimeStep
 
 STEP_TYPES: dict[str, Step] = {
     step.kind: step
@@ -25,6 +26,7 @@ STEP_TYPES: dict[str, Step] = {
         JumpStep(),
         WaitStep(),
         CloseConversationStep(),
+        DateTimeStep(),
     )
 }
 

@@ -72,6 +72,7 @@ class ValidationContext:
     team_names: set[str]
     agent_usernames: set[str]
     step_ids: set[str]
+    schedule_names: set[str] = dataclasses.field(default_factory=set)
 
 
 class Step(abc.ABC):

@@ -31,13 +31,16 @@ class AssignStep(Step):
 
     kind = "assign"
     outcomes = (SUCCESS, FAILURE, QUEUED)
-    keys = frozenset({"team", "agent", "strategy", "online_only", "on_shift_only", "unassign", "exclude_current"})
+    keys = frozenset(
+        {"team", "agent", "strategy", "online_only", "on_shift_only", "unassign", "exclude_current", "queue"}
+    )
 
     def validate(self, config: dict[str, Any], ctx: ValidationContext) -> list[str]:
         from inbox.services import Strategy
 
         errors = optional_bool(config, "online_only") + optional_bool(config, "unassign")
         errors += optional_bool(config, "exclude_current") + optional_bool(config, "on_shift_only")
+        errors += optional_bool(config, "queue")
         team, agent = config.get("team"), config.get("agent")
         if config.get("unassign"):
             if team or agent:
@@ -54,8 +57,6 @@ class AssignStep(Step):
             errors.append(_("Unknown strategy '%(s)s'; use round_robin, least_open or specific.") % {"s": strategy})
         elif strategy == Strategy.SPECIFIC and not agent:
             errors.append(_("Strategy 'specific' needs an 'agent'."))
-        if config.get("on_shift_only"):
-            errors.append(_("'on_shift_only' needs team shifts, which this version does not have yet."))
         return errors
 
     def run(self, ctx: StepContext) -> Outcome:
@@ -85,7 +86,9 @@ class AssignStep(Step):
             agent=agent,
             strategy=config.get("strategy", services.Strategy.ROUND_ROBIN),
             online_only=bool(config.get("online_only")),
+            on_shift_only=bool(config.get("on_shift_only")),
             exclude_current=bool(config.get("exclude_current")),
+            queue=config.get("queue"),
             reason=_("Workflow step '%(s)s'") % {"s": ctx.step_id},
             idempotency_key=ctx.idempotency_key,
         )
