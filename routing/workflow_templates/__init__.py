@@ -64,6 +64,31 @@ TEMPLATES: dict[str, WorkflowTemplate] = {
             filename="route_by_profile.json",
             teams=("Soporte ES", "Suporte BR", "Support"),
         ),
+        WorkflowTemplate(
+            slug="business_hours",
+            name=_("Business hours and shifts"),
+            description=_(
+                "When a contact opens a conversation inside business hours (Monday to Friday, Madrid time, closed "
+                "on holidays), assign it round robin to an online agent of Support whose shift covers now. Outside "
+                "the hours, send an away message and jump to the assignment, which files the conversation in "
+                "Support's queue until the next shift starts. Edit the hours in the date & time step; shifts are "
+                "set per team in the admin. Needs the team Support with shifts."
+            ),
+            filename="business_hours.json",
+            teams=("Support",),
+        ),
+        WorkflowTemplate(
+            slug="fast_transfer",
+            name=_("Transfer quickly between agents"),
+            description=_(
+                "When a contact opens a conversation, assign it to an online agent of Support and wait 15 minutes. "
+                "If the conversation is still open and nobody has answered, give it to another online agent of "
+                "Support (least open conversations, never the same agent) with an internal note saying why. "
+                "Needs the team Support."
+            ),
+            filename="fast_transfer.json",
+            teams=("Support",),
+        ),
     )
 }
 
