@@ -11,6 +11,8 @@ from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpR
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.text import Truncator, slugify
 from django.utils.translation import gettext_lazy as _
@@ -327,6 +329,17 @@ class TimerInline(ReadOnlyInline):
     readonly_fields = fields
 
 
+class StuckFilter(admin.SimpleListFilter):
+    title = _("resumes")
+    parameter_name = "stuck"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("yes", _("Never: stuck"))]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Run]) -> QuerySet[Run]:
+        return queryset.stuck() if self.value() == "yes" else queryset
+
+
 @admin.register(Run)
 class RunAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = [
@@ -336,10 +349,11 @@ class RunAdmin(ReadOnlyMixin, admin.ModelAdmin):
         "conversation",
         "status",
         "current_step",
+        "resumes",
         "started_at",
         "updated_at",
     ]
-    list_filter = ["status", "workflow"]
+    list_filter = [StuckFilter, "status", "workflow"]
     list_select_related = ["workflow", "version", "conversation__contact"]
     search_fields = ["current_step", "error"]
     date_hierarchy = "started_at"
@@ -360,9 +374,34 @@ class RunAdmin(ReadOnlyMixin, admin.ModelAdmin):
     inlines = [RunLogInline, TimerInline]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Run]:
-        return (
+        runs = (
             super().get_queryset(request).select_related("workflow", "version", "conversation__contact", "started_by")
         )
+        return runs.with_pending_timer()
+
+    @admin.display(description=_("resumes"))
+    def resumes(self, obj: Run) -> str:
+        """When the run goes on, or, in red, why it never will."""
+        never = None
+        if obj.status == Run.Status.WAITING_TIMER and not obj.has_pending_timer:
+            never = _("never: no timer is pending")
+        elif obj.status == Run.Status.WAITING_ANSWER and obj.conversation.status == "closed":
+            never = _("never: the conversation is closed")
+        elif (
+            obj.status in (Run.Status.RUNNING, Run.Status.WAITING_HTTP) and obj.updated_at < timezone.now() - Run.STALL
+        ):
+            never = _("stuck: untouched since %(at)s") % {
+                "at": date_format(timezone.localtime(obj.updated_at), "DATETIME_FORMAT")
+            }
+        if never:
+            return format_html('<strong style="color: var(--error-fg, #ba2121)">⚠ {}</strong>', never)
+        labels = {
+            Run.Status.WAITING_TIMER: _("when its timer fires"),
+            Run.Status.WAITING_ANSWER: _("when the contact answers"),
+            Run.Status.WAITING_HTTP: _("when the HTTP request returns"),
+            Run.Status.RUNNING: _("now (running)"),
+        }
+        return labels.get(obj.status, "—")
 
     @admin.display(description=_("version"), ordering="version__number")
     def version_number(self, obj: Run) -> int:

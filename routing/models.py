@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import datetime
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -82,6 +84,21 @@ class RunQuerySet(models.QuerySet):
 
         return self.filter(conversation__in=Conversation.objects.visible_to(user))
 
+    def with_pending_timer(self) -> RunQuerySet:
+        return self.annotate(has_pending_timer=models.Exists(Timer.objects.pending().filter(run=models.OuterRef("pk"))))
+
+    def stuck(self, *, now=None) -> RunQuerySet:
+        """Runs that will never resume on their own: waiting for a timer that is not there, for an
+        answer on a closed conversation, or running (or in an HTTP call) untouched for STALL."""
+        from django.utils import timezone
+
+        stale = (now or timezone.now()) - Run.STALL
+        return self.with_pending_timer().filter(
+            Q(status=Run.Status.WAITING_TIMER, has_pending_timer=False)
+            | Q(status=Run.Status.WAITING_ANSWER, conversation__status="closed")
+            | Q(status__in=[Run.Status.RUNNING, Run.Status.WAITING_HTTP], updated_at__lt=stale)
+        )
+
 
 class Run(models.Model):
     """One execution of a workflow version for one conversation."""
@@ -97,6 +114,9 @@ class Run(models.Model):
 
     FINISHED = (Status.COMPLETED, Status.FAILED, Status.CANCELLED)
     WAITING = (Status.WAITING_ANSWER, Status.WAITING_TIMER, Status.WAITING_HTTP)
+    # A run running (or in an HTTP call) untouched this long is stuck: the 30 s stalled-run sweep
+    # has re-enqueued it many times over without effect.
+    STALL = datetime.timedelta(minutes=10)
 
     workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="runs")
     version = models.ForeignKey(WorkflowVersion, on_delete=models.PROTECT, related_name="runs")
