@@ -142,3 +142,41 @@ def test_duplicate_tasks_racing_advance_each_step_once(api_channel):
     assert texts == [f"note {i}" for i in range(10)] + ["done"]
     run.refresh_from_db()
     assert run.status == Run.Status.COMPLETED
+
+
+def test_two_teams_assigning_one_agent_at_once_respect_their_capacity(support, sales, eager_tasks):
+    """The agent belongs to both teams; each team's lock alone would let both picks through."""
+    from inbox.models import Agent
+    from tests.factories import AgentFactory, ConversationFactory, UserFactory
+
+    shared = AgentFactory(user=UserFactory(username="shared"), teams=[support, sales], max_open=3)
+    conversations = [ConversationFactory() for _ in range(8)]
+
+    errors = at_once(8, lambda i: inbox.assign(conversations[i], team=(support, sales)[i % 2], online_only=True))
+
+    assert errors == []
+    shared.refresh_from_db()
+    assigned = Conversation.objects.filter(assignee=shared).count()
+    assert (shared.open_count, assigned) == (3, 3)
+    assert Conversation.objects.filter(assignee__isnull=True, queued_at__isnull=False).count() == 5
+    assert Agent.objects.get(pk=shared.pk).open_count <= shared.max_open
+
+
+def test_a_queue_drained_from_two_workers_at_once_assigns_each_conversation_once(support, alice, eager_tasks):
+    from inbox.models import Agent, Assignment
+    from tests.factories import AgentFactory, ConversationFactory, UserFactory
+
+    colleague = AgentFactory(user=UserFactory(username="colleague"), teams=[support], availability="offline")
+    Agent.objects.filter(pk=alice.pk).update(availability="offline")
+    waiting = [ConversationFactory() for _ in range(12)]
+    for conversation in waiting:
+        assert inbox.assign(conversation, team=support, online_only=True).queued
+    Agent.objects.filter(pk__in=[alice.pk, colleague.pk]).update(availability="online")
+
+    errors = at_once(4, lambda i: inbox.drain_queue(support))
+
+    assert errors == []
+    assert Assignment.objects.filter(conversation__in=waiting, agent__isnull=False).count() == 12
+    counts = sorted(Agent.objects.filter(teams=support).values_list("open_count", flat=True))
+    assert counts == [6, 6]
+    assert not Conversation.objects.filter(queued_at__isnull=False).exists()
