@@ -236,6 +236,8 @@ def assign(
     rules = AssignRules(strategy, online_only, on_shift_only, exclude_current, queue)
     with transaction.atomic(savepoint=False):
         conv = Conversation.objects.select_for_update().get(pk=conversation.pk)
+        if Conversation.contact.is_cached(conversation):  # the engine's copy: spare a query for notices
+            conv.contact = conversation.contact
         if only_if_queued and not (
             conv.queued_at and conv.assignee_id is None and conv.team_id == team.pk and conv.status == "open"
         ):
