@@ -140,6 +140,16 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
+    # Generous: a guard against runaway clients, not a quota. Integrations post one request per
+    # contact message; raise API_THROTTLE_USER for big imports.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env_str("API_THROTTLE_ANON", "600/minute"),
+        "user": env_str("API_THROTTLE_USER", "6000/minute"),
+    },
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Helpdesk API",
@@ -194,6 +204,16 @@ ROUTING_MAX_STEPS_PER_ADVANCE = env_int("ROUTING_MAX_STEPS_PER_ADVANCE", 200)
 ROUTING_MAX_JUMPS = env_int("ROUTING_MAX_JUMPS", 20)
 ROUTING_MAX_REPEATS_WITHOUT_WAIT = env_int("ROUTING_MAX_REPEATS_WITHOUT_WAIT", 10)
 MESSAGE_MAX_LENGTH = env_int("MESSAGE_MAX_LENGTH", 100_000)
+
+# The HTTP request step (routing/steps/http.py, routing/ssrf.py). Internal addresses (loopback,
+# private, link-local ...) are refused unless a host or network is allowlisted here
+# (comma-separated, e.g. "crm.internal,10.0.0.0/8") or in the admin (Routing → HTTP allowlist).
+HTTP_REQUEST_ALLOWLIST = env_list("HTTP_REQUEST_ALLOWLIST")
+HTTP_REQUEST_CONNECT_TIMEOUT = float(env_str("HTTP_REQUEST_CONNECT_TIMEOUT", "3"))
+HTTP_REQUEST_READ_TIMEOUT = float(env_str("HTTP_REQUEST_READ_TIMEOUT", "10"))
+HTTP_REQUEST_TOTAL_TIMEOUT = float(env_str("HTTP_REQUEST_TOTAL_TIMEOUT", "20"))
+HTTP_REQUEST_MAX_BYTES = env_int("HTTP_REQUEST_MAX_BYTES", 1024 * 1024)
+HTTP_REQUEST_MAX_REDIRECTS = env_int("HTTP_REQUEST_MAX_REDIRECTS", 5)
 
 LOGGING = {
     "version": 1,

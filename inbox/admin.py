@@ -24,12 +24,14 @@ from inbox.models import (
     ClosedDate,
     Conversation,
     Delivery,
+    Membership,
     Message,
     Notification,
     Schedule,
     ScheduleRange,
     Shift,
     Team,
+    WebhookSubscription,
 )
 from routing.models import Run
 
@@ -66,8 +68,9 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 class TeamMembershipInline(admin.TabularInline):
-    model = Agent.teams.through
+    model = Membership
     extra = 0
+    fields = ["agent"]
     autocomplete_fields = ["agent"]
     verbose_name = _("agent")
     verbose_name_plural = _("agents")
@@ -106,6 +109,15 @@ class TeamAdmin(admin.ModelAdmin):
         return obj._agent_count
 
 
+class AgentMembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 1
+    fields = ["team"]
+    autocomplete_fields = ["team"]
+    verbose_name = _("team")
+    verbose_name_plural = _("teams")
+
+
 @admin.register(Agent)
 class AgentAdmin(admin.ModelAdmin):
     list_display = ["username", "full_name", "team_names", "availability", "open_count", "max_open", "language"]
@@ -113,11 +125,10 @@ class AgentAdmin(admin.ModelAdmin):
     search_fields = ["user__username", "user__first_name", "user__last_name", "user__email"]
     list_select_related = ["user"]
     autocomplete_fields = ["user"]
-    filter_horizontal = ["teams"]
     readonly_fields = ["open_count", "last_assigned_at", "last_seen_at"]
+    inlines = [AgentMembershipInline]
     fields = [
         "user",
-        "teams",
         "availability",
         "max_open",
         "open_count",
@@ -451,9 +462,59 @@ class AssignmentAdmin(ReadOnlyAdmin):
 
 @admin.register(Delivery)
 class DeliveryAdmin(ReadOnlyAdmin):
+    """The delivery log: every webhook POST of the outbox, with attempts and the last error."""
+
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
-    list_display = ["id", "message", "url", "status", "attempts", "next_attempt_at", "delivered_at"]
-    list_filter = ["status"]
-    list_select_related = ["message"]
-    search_fields = ["url", "last_error"]
+    list_display = [
+        "id",
+        "event",
+        "subscription",
+        "message",
+        "url",
+        "status",
+        "attempts",
+        "last_error",
+        "next_attempt_at",
+        "delivered_at",
+    ]
+    list_filter = ["status", "event", "subscription"]
+    list_select_related = ["message", "subscription"]
+    search_fields = ["url", "last_error", "idempotency_key"]
     raw_id_fields = ["message"]
+    date_hierarchy = "created_at"
+    actions = ["send_again"]
+
+    @admin.action(description=_("Send the selected failed deliveries again"))
+    def send_again(self, request: HttpRequest, queryset: QuerySet[Delivery]) -> None:
+        from inbox import webhooks
+
+        count = webhooks.retry(queryset)
+        self.message_user(request, _("%(n)d deliveries will be sent again.") % {"n": count}, messages.SUCCESS)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Read-only rows, but the "send again" action needs the change permission of the list.
+        return obj is None and request.user.is_superuser
+
+
+class WebhookSubscriptionForm(forms.ModelForm):
+    url = forms.URLField(label=_("URL"), max_length=500, assume_scheme="https")
+    events = forms.MultipleChoiceField(
+        label=_("events"), choices=WebhookSubscription.Event.choices, widget=forms.CheckboxSelectMultiple
+    )
+
+    class Meta:
+        model = WebhookSubscription
+        fields = ["url", "events", "channel", "active", "secret", "description"]
+
+
+@admin.register(WebhookSubscription)
+class WebhookSubscriptionAdmin(admin.ModelAdmin):
+    form = WebhookSubscriptionForm
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    list_display = ["url", "event_list", "channel", "active", "created_at"]
+    list_filter = ["active", "channel"]
+    search_fields = ["url", "description"]
+
+    @admin.display(description=_("events"))
+    def event_list(self, obj: WebhookSubscription) -> str:
+        return ", ".join(obj.events or [])

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import datetime
 import secrets
 import zoneinfo
 
@@ -7,6 +8,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
@@ -44,14 +46,6 @@ class Team(models.Model):
         return self.name
 
 
-class AgentQuerySet(models.QuerySet):
-    def eligible_for(self, team: Team, *, online_only: bool) -> AgentQuerySet:
-        qs = self.filter(teams=team, user__is_active=True)
-        if online_only:
-            qs = qs.filter(availability=Agent.Availability.ONLINE)
-        return qs.filter(Q(max_open__isnull=True) | Q(open_count__lt=models.F("max_open")))
-
-
 class Agent(models.Model):
     """An agent: the helpdesk profile of a user."""
 
@@ -61,7 +55,9 @@ class Agent(models.Model):
         OFFLINE = "offline", _("Offline")
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="agent")
-    teams = models.ManyToManyField(Team, related_name="agents", blank=True, verbose_name=_("teams"))
+    teams = models.ManyToManyField(
+        Team, through="Membership", related_name="agents", blank=True, verbose_name=_("teams")
+    )
     availability = models.CharField(
         _("availability"), max_length=16, choices=Availability.choices, default=Availability.OFFLINE
     )
@@ -73,8 +69,6 @@ class Agent(models.Model):
     last_seen_at = models.DateTimeField(_("last seen"), null=True, blank=True, editable=False)
     language = models.CharField(_("language"), max_length=16, choices=settings.LANGUAGES, default="en")
     timezone = models.CharField(_("time zone"), max_length=64, default="UTC", validators=[validate_timezone])
-
-    objects = AgentQuerySet.as_manager()
 
     class Meta:
         ordering = ["user__username"]
@@ -88,6 +82,57 @@ class Agent(models.Model):
     @property
     def username(self) -> str:
         return self.user.username
+
+
+EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
+
+
+class Membership(models.Model):
+    """An agent's place in a team (the table of ``Agent.teams``).
+
+    It carries copies of what picking an agent sorts and filters on: whether the agent is online,
+    whether they can take one more conversation (active user, under capacity), their open count
+    and when they were last assigned. Database triggers (migration 0004) copy them from the agent
+    and user rows in the same statement that changes those, whatever the path (services, admin,
+    bulk updates), so they cannot drift. Picking the next agent of a team is then one range scan
+    of one of the partial indexes below, whatever the team's size.
+    """
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships", verbose_name=_("team"))
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="memberships", verbose_name=_("agent"))
+    online = models.BooleanField(default=False, editable=False)
+    can_take = models.BooleanField(default=False, editable=False)
+    open_count = models.PositiveIntegerField(default=0, editable=False)
+    last_assigned_at = models.DateTimeField(default=EPOCH, editable=False)  # EPOCH: never
+
+    class Meta:
+        db_table = "inbox_agent_teams"
+        unique_together = [("agent", "team")]
+        verbose_name = _("team membership")
+        verbose_name_plural = _("team memberships")
+        indexes = [
+            models.Index(
+                fields=["team", "open_count", "last_assigned_at", "agent"],
+                condition=Q(can_take=True),
+                name="pick_least_open_idx",
+            ),
+            models.Index(
+                fields=["team", "last_assigned_at", "agent"], condition=Q(can_take=True), name="pick_round_robin_idx"
+            ),
+            models.Index(
+                fields=["team", "open_count", "last_assigned_at", "agent"],
+                condition=Q(can_take=True, online=True),
+                name="pick_least_open_online_idx",
+            ),
+            models.Index(
+                fields=["team", "last_assigned_at", "agent"],
+                condition=Q(can_take=True, online=True),
+                name="pick_round_robin_online_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.agent} in {self.team}"
 
 
 class Channel(models.Model):
@@ -246,21 +291,87 @@ class Assignment(models.Model):
         return f"#{self.conversation_id} → {self.agent or self.team or '-'}"
 
 
+class WebhookSubscription(models.Model):
+    """An integrator's endpoint for events (message.outgoing, conversation.assigned ...).
+
+    Each event becomes a signed, retried delivery of the outbox. A channel's own webhook URL
+    keeps receiving that channel's outgoing messages, subscription or not.
+    """
+
+    class Event(models.TextChoices):
+        MESSAGE_OUTGOING = "message.outgoing", _("Outgoing message")
+        CONVERSATION_ASSIGNED = "conversation.assigned", _("Conversation assigned")
+        CONVERSATION_CLOSED = "conversation.closed", _("Conversation closed")
+        RUN_FAILED = "run.failed", _("Workflow run failed")
+
+    url = models.URLField(_("URL"), max_length=500)
+    secret = models.CharField(
+        _("secret"), max_length=128, default=new_webhook_secret, help_text=_("Signs each delivery (HMAC-SHA256).")
+    )
+    events = models.JSONField(_("events"), default=list, help_text=_('The events to send, e.g. ["run.failed"].'))
+    channel = models.ForeignKey(
+        Channel,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="webhook_subscriptions",
+        verbose_name=_("channel"),
+        help_text=_("Only events of this channel's conversations; empty for all channels."),
+    )
+    active = models.BooleanField(_("active"), default=True)
+    description = models.CharField(_("description"), max_length=255, blank=True, default="")
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["url", "id"]
+        verbose_name = _("webhook subscription")
+        verbose_name_plural = _("webhook subscriptions")
+
+    def __str__(self) -> str:
+        return self.url
+
+    def clean(self) -> None:
+        events = self.events
+        if not isinstance(events, list) or not events or not all(e in self.Event.values for e in events):
+            raise ValidationError(
+                {"events": _("Choose one or more of: %(events)s.") % {"events": ", ".join(self.Event.values)}}
+            )
+
+    def wants(self, event: str, channel_id: int | None) -> bool:
+        return self.active and event in (self.events or []) and self.channel_id in (None, channel_id)
+
+
 class Delivery(models.Model):
-    """Outbox row: an outgoing message to POST to a channel's webhook, signed, retried, once."""
+    """Outbox row: one event to POST to one endpoint, signed, retried with backoff, sent once.
+
+    Rows with a ``message`` and no ``subscription`` are the channel's own webhook (message.outgoing
+    to ``Channel.webhook_url``); rows with a ``subscription`` carry their event's ``payload``.
+    """
 
     class Status(models.TextChoices):
         PENDING = "pending", _("Pending")
         DELIVERED = "delivered", _("Delivered")
         FAILED = "failed", _("Failed")
 
-    message = models.OneToOneField(Message, on_delete=models.CASCADE, related_name="delivery")
+    message = models.OneToOneField(Message, on_delete=models.CASCADE, related_name="delivery", null=True, blank=True)
+    subscription = models.ForeignKey(
+        WebhookSubscription, on_delete=models.CASCADE, null=True, blank=True, related_name="deliveries"
+    )
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", editable=False
+    )
+    event = models.CharField(_("event"), max_length=32, default=WebhookSubscription.Event.MESSAGE_OUTGOING)
+    payload = models.JSONField(_("payload"), default=dict, blank=True)
+    # Unique per event and endpoint: an event emitted twice (a retried step) is stored once; the
+    # receiver gets it in the X-Helpdesk-Idempotency-Key header to drop replays on its side too.
+    idempotency_key = models.CharField(max_length=200, null=True, blank=True, unique=True, editable=False)
     url = models.URLField(max_length=500)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField()
     delivered_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
 
     class Meta:
         verbose_name = _("webhook delivery")
@@ -270,7 +381,7 @@ class Delivery(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.url} ({self.status})"
+        return f"{self.event} → {self.url} ({self.status})"
 
 
 # --- Schedules and shifts -----------------------------------------------------------------------

@@ -23,7 +23,11 @@ def notify(
     recipient, kind: str, *, conversation: Conversation | None = None, text: str = "", key: str | None = None
 ) -> Notification | None:
     """Record a notification for ``recipient`` (a user); None when ``key`` was already used."""
-    if key is not None and Notification.objects.filter(idempotency_key=key).exists():
+    if key is None:  # nothing to collide with: no savepoint (two queries) needed
+        return Notification.objects.create(
+            recipient=recipient, kind=kind, conversation=conversation, text=text[:TEXT_MAX]
+        )
+    if Notification.objects.filter(idempotency_key=key).exists():
         return None
     try:
         # A savepoint: losing a race on the key must not break the caller's transaction.

@@ -20,8 +20,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from contacts import services as contact_services
-from inbox import schedules
-from inbox.models import Agent, Assignment, Channel, Conversation, Delivery, Message, Team
+from inbox import schedules, webhooks
+from inbox.models import Agent, Assignment, Channel, Conversation, Delivery, Membership, Message, Team
 
 
 class Strategy:
@@ -110,6 +110,7 @@ def send_message(conversation: Conversation, text: str, *, author=None, idempote
 
             Delivery.objects.create(message=message, url=channel.webhook_url, next_attempt_at=timezone.now())
             transaction.on_commit(lambda: deliver_message.delay(message.pk))
+        webhooks.emit("message.outgoing", conversation, lambda: webhooks.message_data(message), f"message:{message.pk}")
     return message
 
 
@@ -145,23 +146,27 @@ def pick_agent(
 ) -> Agent | None:
     """The next agent of ``team`` by ``strategy``. Caller holds the team row lock.
 
-    One query (three more for ``on_shift_only``), whatever the team's size; fairness comes from
-    the team lock, which serialises picks, and from ordering by least recently assigned.
+    One query (three more for ``on_shift_only``), and one index range scan of the team's
+    memberships (``Membership``: copies of each agent's keys), whatever the team's size.
+    Fairness comes from the team lock, which serialises picks, and from ordering by least
+    recently assigned.
     """
-    candidates = Agent.objects.eligible_for(team, online_only=online_only).select_related("user")
+    members = Membership.objects.filter(team=team, can_take=True)
+    if online_only:
+        members = members.filter(online=True)
     if on_shift_only:
         on_duty = schedules.shifts_on_duty(team, timezone.now())
         if not on_duty:
             return None
-        candidates = candidates.filter(shifts__in=on_duty)
+        members = members.filter(agent__shifts__in=on_duty)
     if exclude:
-        candidates = candidates.exclude(pk__in=exclude)
-    least_recent = F("last_assigned_at").asc(nulls_first=True)
+        members = members.exclude(agent_id__in=exclude)
     if strategy == Strategy.LEAST_OPEN:
-        order = ["open_count", least_recent, "pk"]
+        order = ["team_id", "open_count", "last_assigned_at", "agent_id"]
     else:
-        order = [least_recent, "pk"]
-    return candidates.order_by(*order).first()
+        order = ["team_id", "last_assigned_at", "agent_id"]
+    member = members.select_related("agent__user").order_by(*order).first()
+    return member.agent if member is not None else None
 
 
 def _on_shift(agent: Agent, now) -> bool:
@@ -221,6 +226,7 @@ def assign(
     reason: str = "",
     idempotency_key: str | None = None,
     only_if_queued: bool = False,
+    locked: bool = False,
 ) -> AssignResult:
     """Give the conversation to ``agent``, else to an agent of ``team`` chosen by ``strategy``.
 
@@ -230,14 +236,19 @@ def assign(
       unless the rules say not to queue, in which case it stays where it is.
     - ``exclude_current`` never picks the agent who has it now.
     - ``only_if_queued`` (queue draining): do nothing unless it still waits in ``team``'s queue.
+    - ``locked``: the caller holds the conversation's row lock and ``conversation`` is fresh
+      (the workflow engine), so it is not read again.
     """
     if agent is None and team is None:
         raise ValueError("assign() needs a team or an agent")
     rules = AssignRules(strategy, online_only, on_shift_only, exclude_current, queue)
     with transaction.atomic(savepoint=False):
-        conv = Conversation.objects.select_for_update().get(pk=conversation.pk)
-        if Conversation.contact.is_cached(conversation):  # the engine's copy: spare a query for notices
-            conv.contact = conversation.contact
+        if locked:
+            conv = conversation
+        else:
+            conv = Conversation.objects.select_for_update().get(pk=conversation.pk)
+            if Conversation.contact.is_cached(conversation):  # spares a query for the notice
+                conv.contact = conversation.contact
         if only_if_queued and not (
             conv.queued_at and conv.assignee_id is None and conv.team_id == team.pk and conv.status == "open"
         ):
@@ -260,6 +271,7 @@ def assign(
             conversation=conv, team=new_team, agent=chosen, reason=reason or detail, idempotency_key=idempotency_key
         )
         conversation.team, conversation.assignee = conv.team, conv.assignee
+        webhooks.emit("conversation.assigned", conv, lambda: webhooks.assignment_data(conv, detail), idempotency_key)
         conversation.queued_at = conv.queued_at
         return AssignResult(chosen, new_team, detail, queued=chosen is None)
 
@@ -387,6 +399,7 @@ def close_conversation(conversation: Conversation, *, by_run_id: int | None = No
         conv.closed_at, conv.queued_at = timezone.now(), None
         conv.save(update_fields=["status", "closed_at", "queued_at"])
         conversation.status, conversation.closed_at = conv.status, conv.closed_at
+        webhooks.emit("conversation.closed", conv, lambda: webhooks.closed_data(conv), f"{conv.pk}:{conv.closed_at}")
         routing_services.on_conversation_closed(conv, except_run_id=by_run_id)
     return True
 

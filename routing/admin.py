@@ -19,7 +19,7 @@ from django.utils.translation import gettext_lazy as _
 
 from inbox.models import Team
 from routing import services, workflow_templates
-from routing.models import Run, RunLog, Timer, Workflow, WorkflowVersion
+from routing.models import AllowedHost, Connection, Run, RunLog, Timer, Workflow, WorkflowVersion
 from routing.validation import check_shape
 
 PUBLISH_BUTTON = "_publish"
@@ -438,3 +438,47 @@ class TimerAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_select_related = ["run__workflow"]
     fields = ["run", "kind", "seq", "due_at", "fired_at", "cancelled_at"]
     readonly_fields = fields
+
+
+# --- Integrations: connections and the HTTP allowlist -------------------------------------------
+
+
+class ConnectionForm(forms.ModelForm):
+    base_url = forms.URLField(
+        label=_("base URL"),
+        required=False,
+        max_length=500,
+        assume_scheme="https",
+        help_text=_('Optional. A step URL starting with "/" is appended to it.'),
+    )
+    secret_headers = forms.JSONField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4, "cols": 80, "spellcheck": "false", "autocomplete": "off"}),
+        help_text=_('Header name to value, e.g. {"X-Api-Key": "..."}. Sent with each request; never logged.'),
+    )
+
+    class Meta:
+        model = Connection
+        fields = ["name", "base_url", "secret_headers", "description"]
+
+    def clean_secret_headers(self) -> dict[str, str]:
+        return self.cleaned_data.get("secret_headers") or {}
+
+
+@admin.register(Connection)
+class ConnectionAdmin(admin.ModelAdmin):
+    """Secrets are entered here and used by the HTTP request step; lists show header names only."""
+
+    form = ConnectionForm
+    list_display = ["name", "base_url", "header_names", "updated_at"]
+    search_fields = ["name", "base_url"]
+
+    @admin.display(description=_("secret headers"))
+    def header_names(self, obj: Connection) -> str:
+        return ", ".join(sorted(obj.secret_headers or {})) or "-"
+
+
+@admin.register(AllowedHost)
+class AllowedHostAdmin(admin.ModelAdmin):
+    list_display = ["value", "note", "created_at"]
+    search_fields = ["value", "note"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -18,6 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from inbox import webhooks
 from inbox.models import Conversation
 from routing import interpolation
 from routing.models import Run, RunLog, Timer
@@ -102,29 +103,90 @@ def _lock(run_id: int) -> Run | None:
 
 
 def advance(run_id: int) -> str | None:
-    """Run steps until the run waits, ends, or hits the per-call step limit; returns its status."""
+    """Run steps until the run waits, ends, or hits the per-call step limit; returns its status.
+
+    A run in ``waiting_http`` (an HTTP request step) is claimed for a lease in one transaction,
+    its request is sent after that commit with no transaction open and no lock held, and the
+    answer is applied in a new step transaction only if the run's seq has not moved meanwhile.
+    """
     status = None
     for _i in range(settings.ROUTING_MAX_STEPS_PER_ADVANCE):
         try:
+            call = None
             with transaction.atomic():
                 run = _lock(run_id)
                 if run is None:
                     return None
-                if run.status != Run.Status.RUNNING:
+                if run.status == Run.Status.WAITING_HTTP:
+                    call = _claim_http(run)
+                    if call is None:
+                        return run.status  # another worker is sending it now
+                elif run.status != Run.Status.RUNNING:
                     return run.status
-                _step_once(run)
-                status = run.status
+                else:
+                    _step_once(run)
+                    status = run.status
+            if call is not None:
+                status = _send_http(run_id, call)
         except StepCrashed as crash:
             # The step's transaction rolled back whole, so none of its writes stayed behind;
             # the failure is recorded in a transaction of its own and the run goes on from it.
             status = _record_crash(run_id, crash)
-        if status != Run.Status.RUNNING:
+        if status not in (Run.Status.RUNNING, Run.Status.WAITING_HTTP):
             return status
     # Too many steps in one go: yield the worker and continue in a fresh task.
     from routing.tasks import advance_run
 
     transaction.on_commit(lambda: advance_run.delay(run_id))
     return status
+
+
+def _claim_http(run: Run) -> dict[str, Any] | None:
+    """Lease the run's pending HTTP request to this worker; None while another one's lease runs.
+
+    Caller holds the run's row lock. The lease outlives the longest request; a worker that dies
+    mid-request lets it expire, and the stalled-run sweep (``routing.tasks``) sends it again.
+    """
+    call = run.state.get("http")
+    if not isinstance(call, dict):
+        return {"seq": run.seq, "lost": True}  # the step logs a failure rather than wait forever
+    now = timezone.now()
+    lease = call.get("lease_until")
+    if lease and datetime.fromisoformat(lease) > now:
+        return None
+    call["lease_until"] = (now + http_lease()).isoformat()
+    call["attempt"] = call.get("attempt", 0) + 1
+    run.save(update_fields=["state", "updated_at"])
+    return {**call, "seq": run.seq}
+
+
+def http_lease() -> timedelta:
+    """How long one worker owns a pending HTTP request: its whole deadline plus a margin."""
+    return timedelta(seconds=settings.HTTP_REQUEST_TOTAL_TIMEOUT + settings.HTTP_REQUEST_CONNECT_TIMEOUT + 10)
+
+
+def _send_http(run_id: int, call: dict[str, Any]) -> str | None:
+    """Send the request outside any transaction, then apply the answer if the run still waits for it."""
+    from routing.steps.http import perform
+
+    if call.get("lost"):
+        answer = {"error": _("The prepared HTTP request was lost; it was not sent.")}
+    else:
+        try:
+            answer = perform(call)
+        except Exception as exc:  # a bug must fail the step, not leave the run to be retried forever
+            logger.exception("HTTP request of run %s crashed", run_id)
+            answer = {"error": _("Internal error while sending the request: %(error)s") % {"error": exc}}
+    with transaction.atomic():
+        run = _lock(run_id)
+        if run is None:
+            return None
+        if run.status != Run.Status.WAITING_HTTP or run.seq != call["seq"]:
+            return run.status  # a duplicate task already applied an answer: do nothing
+        run.state["event"] = {"http": answer}
+        run.status = Run.Status.RUNNING
+        _step_once(run)
+        return run.status
 
 
 def _step_once(run: Run) -> None:
@@ -189,7 +251,7 @@ def _record_crash(run_id: int, crash: StepCrashed) -> str | None:
     logger.error("Step of run %s crashed: %s", run_id, crash, exc_info=crash.__cause__)
     with transaction.atomic():
         run = _lock(run_id)
-        if run is None or run.status != Run.Status.RUNNING or run.seq != crash.seq:
+        if run is None or run.status not in (Run.Status.RUNNING, Run.Status.WAITING_HTTP) or run.seq != crash.seq:
             return run.status if run is not None else None  # someone else moved it on meanwhile
         config = run.version.definition.get("steps", {}).get(run.current_step, {})
         kind = config.get("type", "?")
@@ -207,6 +269,11 @@ def _take_event(run: Run) -> Event | None:
         from inbox.models import Message
 
         return Event(message=Message.objects.filter(pk=pending["message"]).first() or Message(text=""))
+    if "http" in pending:
+        from routing.steps.http import HTTP_RESPONSE
+
+        run.state[HTTP_RESPONSE] = pending["http"]
+        return Event(timer_kind=HTTP_RESPONSE)
     return Event(timer_kind=pending.get("timer"))
 
 
@@ -297,6 +364,8 @@ def _finish(
     _save(run)
     if status == Run.Status.FAILED:
         logger.info("Run %s failed at %s: %s", run.pk, step_id, run.error)
+        # In the step's transaction: the event is sent if and only if the failure commits.
+        webhooks.emit("run.failed", run.conversation, lambda: webhooks.run_failed_data(run), f"run:{run.pk}")
 
 
 def _save(run: Run) -> None:

@@ -209,3 +209,82 @@ class Timer(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} of run #{self.run_id} due {self.due_at:%Y-%m-%d %H:%M:%S}"
+
+
+# --- Integrations: HTTP request step ------------------------------------------------------------
+
+
+class Connection(models.Model):
+    """An external service the HTTP request step calls by name, with its secret headers.
+
+    The secrets (an API key header) are stored once here, added to the request when it is sent,
+    and never written to a run, its log or the workflow JSON.
+    """
+
+    name = models.CharField(_("name"), max_length=100, unique=True, help_text=_('Steps refer to it: "connection".'))
+    base_url = models.URLField(
+        _("base URL"),
+        max_length=500,
+        blank=True,
+        default="",
+        help_text=_('Optional. A step URL starting with "/" is appended to it.'),
+    )
+    secret_headers = models.JSONField(
+        _("secret headers"),
+        default=dict,
+        blank=True,
+        help_text=_('Sent with every request of this connection, e.g. {"X-Api-Key": "..."}; never logged.'),
+    )
+    description = models.CharField(_("description"), max_length=255, blank=True, default="")
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("connection")
+        verbose_name_plural = _("connections")
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        from routing.steps.http import header_errors
+
+        if not isinstance(self.secret_headers, dict):
+            raise ValidationError({"secret_headers": _("Give an object from header name to value.")})
+        errors = header_errors(self.secret_headers, templates=False)
+        if errors:
+            raise ValidationError({"secret_headers": errors})
+
+
+class AllowedHost(models.Model):
+    """A host name, address or network the HTTP request step may reach although it is internal."""
+
+    value = models.CharField(
+        _("host or network"),
+        max_length=255,
+        unique=True,
+        help_text=_("A host name (crm.internal, *.corp.example), an address (10.0.0.7) or a network (10.0.0.0/8)."),
+    )
+    note = models.CharField(_("note"), max_length=255, blank=True, default="")
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["value"]
+        verbose_name = _("allowed host")
+        verbose_name_plural = _("HTTP allowlist")
+
+    def __str__(self) -> str:
+        return self.value
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        from routing.ssrf import validate_allowlist_entry
+
+        self.value = (self.value or "").strip().lower()
+        error = validate_allowlist_entry(self.value)
+        if error:
+            raise ValidationError({"value": error})

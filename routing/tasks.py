@@ -27,17 +27,25 @@ def fire_due_timers() -> int:
 def requeue_stalled_runs(older_than_seconds: int = 30) -> int:
     """Runs left "running" with no task (a lost broker message, a killed worker) get a new one.
 
-    Advancing is idempotent under the run lock, so a run that was merely slow is not harmed.
+    So do runs left "waiting_http" past their request's lease (a worker died mid-request): the
+    engine sends the request again. Advancing is idempotent under the run lock, and an HTTP
+    answer is applied only once (seq guard), so a run that was merely slow is not harmed.
     """
     from datetime import timedelta
 
+    from django.db.models import Q
     from django.utils import timezone
 
     from routing.models import Run
 
-    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    now = timezone.now()
+    cutoff = now - timedelta(seconds=older_than_seconds)
+    http_cutoff = now - max(engine.http_lease(), timedelta(seconds=older_than_seconds))
     stalled = list(
-        Run.objects.filter(status=Run.Status.RUNNING, updated_at__lt=cutoff).values_list("pk", flat=True)[:500]
+        Run.objects.filter(
+            Q(status=Run.Status.RUNNING, updated_at__lt=cutoff)
+            | Q(status=Run.Status.WAITING_HTTP, updated_at__lt=http_cutoff)
+        ).values_list("pk", flat=True)[:500]
     )
     for run_id in stalled:
         advance_run.delay(run_id)

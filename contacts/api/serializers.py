@@ -7,6 +7,8 @@ from contacts.services import MAX_LENGTHS
 
 
 class ContactSerializer(serializers.ModelSerializer):
+    # Plain text in the schema: an address, or "" when the contact has none (not a valid "email").
+    email = serializers.CharField(read_only=True, help_text="E-mail address; empty when unknown.")
     tags = serializers.ListField(child=serializers.CharField(), read_only=True)
     fields = serializers.DictField(read_only=True, help_text="Custom fields declared by an administrator.")
 

@@ -18,7 +18,20 @@ def _response(description: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
+MAX_ID = 2**63 - 1
+
+
 class ApiAutoSchema(AutoSchema):
+    def _resolve_path_parameters(self, variables):
+        # Ids are positive database keys: say so, so clients (and the fuzzer) know "-1" is no id.
+        parameters = super()._resolve_path_parameters(variables)
+        for parameter in parameters:
+            schema = parameter.get("schema", {})
+            if schema.get("type") == "integer":
+                schema.setdefault("minimum", 1)
+                schema.setdefault("maximum", MAX_ID)
+        return parameters
+
     def _get_response_bodies(self, direction="response") -> dict[str, Any]:
         responses = super()._get_response_bodies(direction)
         if direction != "response":

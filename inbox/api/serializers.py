@@ -14,7 +14,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from contacts.api.serializers import ContactSerializer
-from inbox.models import Agent, Channel, Conversation, Message, Team
+from inbox.models import Agent, Channel, Conversation, Delivery, Message, Team, WebhookSubscription
 
 
 class TeamSerializer(serializers.ModelSerializer):
@@ -223,3 +223,48 @@ class MessageSerializer(serializers.ModelSerializer):
 
 class TextSerializer(serializers.Serializer):
     text = serializers.CharField(trim_whitespace=False, help_text=f"At most {settings.MESSAGE_MAX_LENGTH} characters.")
+
+
+class WebhookSubscriptionSerializer(serializers.ModelSerializer):
+    """An endpoint for events; the secret signs each delivery (HMAC-SHA256)."""
+
+    events = serializers.ListField(
+        child=serializers.ChoiceField(choices=WebhookSubscription.Event.choices),
+        min_length=1,
+        max_length=len(WebhookSubscription.Event.values),
+    )
+    channel = serializers.SlugRelatedField(
+        slug_field="name",
+        queryset=Channel.objects.all(),
+        required=False,
+        allow_null=True,
+        help_text="Channel name: only its conversations' events; null for all channels.",
+    )
+
+    class Meta:
+        model = WebhookSubscription
+        fields = ["id", "url", "events", "channel", "active", "secret", "description", "created_at"]
+        read_only_fields = ["id", "secret", "created_at"]
+
+    def validate_events(self, events: list[str]) -> list[str]:
+        return list(dict.fromkeys(events))
+
+
+class DeliverySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Delivery
+        fields = [
+            "id",
+            "event",
+            "subscription",
+            "message",
+            "conversation",
+            "url",
+            "status",
+            "attempts",
+            "last_error",
+            "next_attempt_at",
+            "delivered_at",
+            "created_at",
+        ]
+        read_only_fields = fields

@@ -30,13 +30,15 @@ from inbox.api.serializers import (
     AssignSerializer,
     ChannelSerializer,
     ConversationSerializer,
+    DeliverySerializer,
     IncomingMessageSerializer,
     IncomingResultSerializer,
     MessageSerializer,
     TeamSerializer,
     TextSerializer,
+    WebhookSubscriptionSerializer,
 )
-from inbox.models import Agent, Channel, Conversation, Message, Team
+from inbox.models import Agent, Channel, Conversation, Delivery, Message, Team, WebhookSubscription
 
 ERRORS_400 = OpenApiResponse(OpenApiTypes.OBJECT, description="Field errors: {field: [messages]}.")
 CONTACT_FIELDS_NESTING = dict.fromkeys(CONTACT_INPUT_FIELDS, "contact")
@@ -284,3 +286,35 @@ class ConversationViewSet(ApiMixin, viewsets.ReadOnlyModelViewSet):
         payload.is_valid(raise_exception=True)
         message = services.add_comment(conversation, payload.validated_data["text"], author=request.user)
         return Response(MessageSerializer(message).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Webhook subscriptions (administrators)"),
+    retrieve=extend_schema(summary="A webhook subscription"),
+    create=extend_schema(
+        summary="Subscribe a URL to events: message.outgoing, conversation.assigned, conversation.closed, run.failed",
+        responses={201: WebhookSubscriptionSerializer, 400: ERRORS_400},
+    ),
+    update=extend_schema(summary="Change a webhook subscription"),
+    partial_update=extend_schema(summary="Change a webhook subscription"),
+    destroy=extend_schema(summary="Delete a webhook subscription and its delivery log"),
+)
+class WebhookSubscriptionViewSet(ApiMixin, viewsets.ModelViewSet):
+    """Plain configuration, saved by its serializer; events are emitted by ``inbox.webhooks``."""
+
+    queryset = WebhookSubscription.objects.select_related("channel").order_by("id")
+    serializer_class = WebhookSubscriptionSerializer
+    permission_classes = [IsSuperuser]
+    lookup_value_regex = r"\d+"
+
+
+@extend_schema_view(
+    list=extend_schema(summary="The webhook delivery log, newest first (administrators)"),
+    retrieve=extend_schema(summary="A webhook delivery"),
+)
+class DeliveryViewSet(ApiMixin, viewsets.ReadOnlyModelViewSet):
+    queryset = Delivery.objects.order_by("-id")
+    serializer_class = DeliverySerializer
+    permission_classes = [IsSuperuser]
+    lookup_value_regex = r"\d+"
+    filterset_fields = ["status", "event", "subscription"]

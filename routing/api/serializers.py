@@ -1,8 +1,9 @@
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
-from routing.models import Run, RunLog, Workflow
+from routing.models import AllowedHost, Connection, Run, RunLog, Workflow
 
 
 class WorkflowSerializer(serializers.ModelSerializer):
@@ -43,7 +44,10 @@ class WorkflowDefinitionSerializer(serializers.Serializer):
 
 
 class WorkflowErrorsSerializer(serializers.Serializer):
-    errors = serializers.ListField(child=serializers.CharField(), help_text="Each error names its step.")
+    """A refused workflow: ``errors`` naming the steps; a body that is no JSON at all gets ``detail``."""
+
+    errors = serializers.ListField(child=serializers.CharField(), required=False, help_text="Each names its step.")
+    detail = serializers.CharField(required=False, help_text="Why the body could not be read.")
 
 
 class PublishResultSerializer(serializers.Serializer):
@@ -110,3 +114,46 @@ class ShortcutSerializer(serializers.Serializer):
 
 class RunStartedSerializer(serializers.Serializer):
     run = serializers.IntegerField()
+
+
+class ConnectionSerializer(serializers.ModelSerializer):
+    """A connection of the HTTP request step. Secret headers can be set, never read back."""
+
+    secret_headers = serializers.DictField(
+        child=serializers.CharField(max_length=4000, trim_whitespace=False),
+        write_only=True,
+        required=False,
+        help_text='Header name to value, e.g. {"X-Api-Key": "..."}; write-only.',
+    )
+    secret_header_names = serializers.SerializerMethodField(help_text="Names of the secret headers set.")
+
+    class Meta:
+        model = Connection
+        fields = ["id", "name", "base_url", "secret_headers", "secret_header_names", "description", "updated_at"]
+        read_only_fields = ["id", "secret_header_names", "updated_at"]
+
+    def get_secret_header_names(self, connection: Connection) -> list[str]:
+        return sorted(connection.secret_headers or {})
+
+    def validate_secret_headers(self, value: dict[str, str]) -> dict[str, str]:
+        from routing.steps.http import header_errors
+
+        errors = header_errors(value, templates=False)
+        if errors:
+            raise serializers.ValidationError(errors)
+        return value
+
+
+class AllowedHostSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AllowedHost
+        fields = ["id", "value", "note", "created_at"]
+        read_only_fields = ["id", "created_at"]
+
+    def validate_value(self, value: str) -> str:
+        host = AllowedHost(value=value)
+        try:
+            host.clean()
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict.get("value", exc.messages)) from exc
+        return host.value

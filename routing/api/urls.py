@@ -4,6 +4,8 @@ from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from routing.api.views import (
+    AllowedHostViewSet,
+    ConnectionViewSet,
     ConversationRunsView,
     ConversationShortcutsView,
     RunViewSet,
@@ -14,6 +16,8 @@ from routing.api.views import (
 router = SimpleRouter()
 router.register("workflows", WorkflowViewSet, basename="workflow")
 router.register("runs", RunViewSet, basename="run")
+router.register("connections", ConnectionViewSet, basename="connection")
+router.register("http-allowlist", AllowedHostViewSet, basename="allowed-host")
 
 urlpatterns = [
     *router.urls,

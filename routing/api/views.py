@@ -25,6 +25,8 @@ from inbox.api.base import ApiMixin, IsSuperuser
 from inbox.models import Conversation
 from routing import services
 from routing.api.serializers import (
+    AllowedHostSerializer,
+    ConnectionSerializer,
     PublishResultSerializer,
     RunSerializer,
     RunStartedSerializer,
@@ -34,7 +36,7 @@ from routing.api.serializers import (
     WorkflowErrorsSerializer,
     WorkflowSerializer,
 )
-from routing.models import Run, RunLog, Workflow
+from routing.models import AllowedHost, Connection, Run, RunLog, Workflow
 
 INVALID = OpenApiResponse(WorkflowErrorsSerializer, description="The workflow is not valid; each error names its step.")
 ERRORS_400 = OpenApiResponse(OpenApiTypes.OBJECT, description="Field errors: {field: [messages]}.")
@@ -220,3 +222,35 @@ class StartShortcutView(ApiMixin, APIView):
             # Unpublished or deactivated since we looked: for the caller it is simply not there.
             raise Http404 from exc
         return Response({"run": run.pk}, status=status.HTTP_202_ACCEPTED)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Connections of the HTTP request step (administrators; secrets never shown)"),
+    retrieve=extend_schema(summary="A connection"),
+    create=extend_schema(summary="Create a connection", responses={201: ConnectionSerializer, 400: ERRORS_400}),
+    update=extend_schema(summary="Change a connection"),
+    partial_update=extend_schema(summary="Change a connection"),
+    destroy=extend_schema(summary="Delete a connection"),
+)
+class ConnectionViewSet(ApiMixin, viewsets.ModelViewSet):
+    """Plain configuration, saved by its serializer."""
+
+    queryset = Connection.objects.order_by("name", "id")
+    serializer_class = ConnectionSerializer
+    permission_classes = [IsSuperuser]
+    lookup_value_regex = r"\d+"
+
+
+@extend_schema_view(
+    list=extend_schema(summary="The HTTP allowlist: internal hosts and networks HTTP requests may reach"),
+    retrieve=extend_schema(summary="An allowlist entry"),
+    create=extend_schema(summary="Allow a host or network", responses={201: AllowedHostSerializer, 400: ERRORS_400}),
+    update=extend_schema(summary="Change an allowlist entry"),
+    partial_update=extend_schema(summary="Change an allowlist entry"),
+    destroy=extend_schema(summary="Remove an allowlist entry"),
+)
+class AllowedHostViewSet(ApiMixin, viewsets.ModelViewSet):
+    queryset = AllowedHost.objects.order_by("value", "id")
+    serializer_class = AllowedHostSerializer
+    permission_classes = [IsSuperuser]
+    lookup_value_regex = r"\d+"

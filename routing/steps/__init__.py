@@ -11,6 +11,7 @@ from routing.steps.conversation import (
     UpdateContactStep,
 )
 from routing.steps.flow import BranchStep, JumpStep, WaitStep
+from routing.steps.http import HttpRequestStep
 from routing.steps.question import AskQuestionStep
 from routing.steps.schedule import DateTimeStep
 
@@ -27,6 +28,7 @@ STEP_TYPES: dict[str, Step] = {
         WaitStep(),
         CloseConversationStep(),
         DateTimeStep(),
+        HttpRequestStep(),
     )
 }
 

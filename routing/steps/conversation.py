@@ -91,6 +91,7 @@ class AssignStep(Step):
             queue=config.get("queue"),
             reason=_("Workflow step '%(s)s'") % {"s": ctx.step_id},
             idempotency_key=ctx.idempotency_key,
+            locked=True,  # the engine holds the conversation's lock for the step
         )
         if result.assigned:
             return Outcome(SUCCESS, result.detail)

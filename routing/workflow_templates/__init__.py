@@ -28,6 +28,8 @@ class WorkflowTemplate:
     description: str | Promise
     filename: str
     teams: tuple[str, ...] = ()
+    # (name, placeholder base URL) of the connections its HTTP requests use.
+    connections: tuple[tuple[str, str], ...] = ()
 
     @property
     def path(self) -> Path:
@@ -89,6 +91,33 @@ TEMPLATES: dict[str, WorkflowTemplate] = {
             filename="fast_transfer.json",
             teams=("Support",),
         ),
+        WorkflowTemplate(
+            slug="escalate_shortcut",
+            name=_("Escalate to second-line support"),
+            description=_(
+                "A shortcut agents start from a conversation in the inbox (Workflows → Shortcuts): its form asks "
+                "the team (Billing or Technical support) and a summary; the conversation is assigned to that team "
+                "round robin and the summary is added as an internal comment, which notifies the new agent. "
+                "Needs the teams Billing and Technical support."
+            ),
+            filename="escalate_shortcut.json",
+            teams=("Billing", "Technical support"),
+        ),
+        WorkflowTemplate(
+            slug="vip_contacts",
+            name=_("VIP contacts"),
+            description=_(
+                "When a contact opens a conversation: with an e-mail address, look the contact up in the CRM "
+                "(HTTP request through the connection CRM: GET /customers?email=..., customerType mapped into "
+                "var.CustomerType); VIP customers go to the VIP team, the others to Support. Without an e-mail, "
+                "ask for it (validated, 3 retries), save it to the contact and look up again. A CRM that is down, "
+                "slow or answers no JSON routes the contact to Support with a comment. Needs the teams VIP and "
+                "Support, and a connection named CRM (Routing → Connections) with the CRM's base URL and API key."
+            ),
+            filename="vip_contacts.json",
+            teams=("VIP", "Support"),
+            connections=(("CRM", "https://crm.example.com/api"),),
+        ),
     )
 }
 
@@ -107,3 +136,21 @@ def load(slug: str) -> dict[str, Any]:
 
 def all_templates() -> list[WorkflowTemplate]:
     return list(TEMPLATES.values())
+
+
+def ensure_connections() -> list[str]:
+    """Create the connections templates refer to, with placeholder URLs and no secrets, if missing.
+
+    An administrator then sets the real base URL and API key in the admin. Returns the names created.
+    """
+    from routing.models import Connection
+
+    created = []
+    for template in TEMPLATES.values():
+        for name, base_url in template.connections:
+            _connection, new = Connection.objects.get_or_create(
+                name=name, defaults={"base_url": base_url, "description": _("Placeholder: set the real URL and key.")}
+            )
+            if new:
+                created.append(name)
+    return created

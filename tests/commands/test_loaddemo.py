@@ -35,6 +35,8 @@ def test_it_creates_teams_users_channels_and_live_workflows():
         "Shipping",
         "Soporte ES",
         "Suporte BR",
+        "Technical support",
+        "VIP",
     }
     admin = get_user_model().objects.get(username="admin")
     assert admin.is_superuser and admin.is_staff
@@ -45,7 +47,7 @@ def test_it_creates_teams_users_channels_and_live_workflows():
     assert f"/api/v1/channels/{api.pk}/incoming/" in output
     assert "drf_create_token admin" in output
     workflows = Workflow.objects.select_related("published_version")
-    assert workflows.count() == 2
+    assert workflows.count() == 4  # route by answer on API and Web chat, route by profile, the escalation shortcut
     assert all(w.published_version is not None and w.is_active for w in workflows)
 
 
@@ -95,13 +97,13 @@ def test_the_two_workflows_listen_on_different_channels():
 
     conditions = {
         w.name: w.published_version.definition["trigger"]["conditions"]
-        for w in Workflow.objects.select_related("published_version")
+        for w in Workflow.objects.select_related("published_version").filter(trigger_type="conversation_opened")
     }
 
     channels = {
         name: [c["value"] for c in conds if c["field"] == "conversation.channel"] for name, conds in conditions.items()
     }
-    assert sorted(channels.values()) == [["API"], ["WhatsApp"]]
+    assert sorted(channels.values()) == [["API"], ["Web chat"], ["WhatsApp"]]
 
 
 @pytest.mark.parametrize("template", all_templates(), ids=lambda t: t.slug)

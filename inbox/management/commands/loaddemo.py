@@ -18,7 +18,7 @@ from routing import services as routing_services
 from routing import workflow_templates
 from routing.models import Workflow
 
-TEAMS = ("Sales", "Support", "Billing", "Shipping", "Soporte ES", "Suporte BR")
+TEAMS = ("Sales", "Support", "Billing", "Shipping", "Soporte ES", "Suporte BR", "Technical support", "VIP")
 # username, full name, team
 AGENTS = (
     ("sara", "Sara Sales", "Sales"),
@@ -28,10 +28,16 @@ AGENTS = (
     ("sofia", "Sofía Soporte", "Soporte ES"),
     ("bruno", "Bruno Suporte", "Suporte BR"),
 )
-# name, language, country: contacts without a language or country get the channel's.
-CHANNELS = (("API", "", ""), ("WhatsApp", "", ""))
+# name, language, country, kind: contacts without a language or country get the channel's.
+CHANNELS = (
+    ("API", "", "", Channel.Kind.API),
+    ("WhatsApp", "", "", Channel.Kind.API),
+    ("Web chat", "", "", Channel.Kind.WEB_CHAT),
+)
 # Template slug and the channel it listens on, so the two never start on the same conversation.
-WORKFLOWS = (("route_by_answer", "API"), ("route_by_profile", "WhatsApp"))
+WORKFLOWS = (("route_by_answer", "API"), ("route_by_profile", "WhatsApp"), ("route_by_answer", "Web chat"))
+# Shortcuts agents start from the inbox: on no channel in particular.
+SHORTCUTS = ("escalate_shortcut",)
 
 
 class Command(BaseCommand):
@@ -52,8 +58,11 @@ class Command(BaseCommand):
             for username, name, team in AGENTS:
                 self._user(username, name, team=teams[team], superuser=False)
             channels = self._channels()
+            workflow_templates.ensure_connections()  # e.g. "CRM" of the VIP template, a placeholder
             for slug, channel in WORKFLOWS:
                 self._workflow(slug, channel)
+            for slug in SHORTCUTS:
+                self._shortcut(slug)
         self._hint(channels)
 
     def say(self, message: str) -> None:
@@ -92,9 +101,9 @@ class Command(BaseCommand):
 
     def _channels(self) -> dict[str, Channel]:
         channels = {}
-        for name, language, country in CHANNELS:
+        for name, language, country, kind in CHANNELS:
             channel, created = Channel.objects.get_or_create(
-                name=name, defaults={"kind": Channel.Kind.API, "language": language, "country": country}
+                name=name, defaults={"kind": kind, "language": language, "country": country}
             )
             channels[name] = channel
             self.say(f"Channel {name} (id {channel.pk}): {'created' if created else 'already exists'}.")
@@ -108,6 +117,12 @@ class Command(BaseCommand):
             *trigger.get("conditions", []),
             {"field": "conversation.channel", "op": "eq", "value": channel},
         ]
+        self._create_and_publish(slug, definition)
+
+    def _shortcut(self, slug: str) -> None:
+        self._create_and_publish(slug, workflow_templates.load(slug))
+
+    def _create_and_publish(self, slug: str, definition: dict[str, Any]) -> None:
         workflow = Workflow.objects.filter(name=definition["name"]).order_by("pk").first()
         try:
             if workflow is None:
@@ -144,5 +159,8 @@ language "es" to Soporte ES, anyone else to Support.
     -H "Authorization: Token $TOKEN" -H "Content-Type: application/json" \\
     -d '{{"contact": {{"external_id": "demo-2", "phone": "+55 11 91234-5678"}}, "text": "Oi"}}'
 
-Read the runs in the admin: http://localhost:8000/admin/routing/run/"""
+Read the runs in the admin: http://localhost:8000/admin/routing/run/
+
+The agent inbox: http://localhost:8000/inbox/ (log in as an agent, e.g. bill); a contact's web chat on
+channel "Web chat": http://localhost:8000/chat/{channels["Web chat"].pk}/"""
         )
