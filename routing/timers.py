@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from routing.models import Run, Timer
@@ -17,8 +17,6 @@ def fire_due(*, limit: int = BATCH) -> int:
     waiting on each other; SQLite serialises writers, which gives the same once-only result.
     A timer whose run has moved on (other status or step) is cancelled instead of fired.
     """
-    from routing.tasks import advance_run
-
     now = timezone.now()
     with transaction.atomic():
         due = list(
@@ -34,7 +32,7 @@ def fire_due(*, limit: int = BATCH) -> int:
             for run in Run.objects.select_for_update(skip_locked=True).filter(pk__in={t.run_id for t in due})
         }
         fired, stale = [], []
-        woken: list[int] = []
+        woken: list[Run] = []
         for timer in due:
             run = runs.get(timer.run_id)
             if run is None:
@@ -44,11 +42,41 @@ def fire_due(*, limit: int = BATCH) -> int:
                 continue
             run.state = {**run.state, "event": {"timer": timer.kind}}
             run.status = Run.Status.RUNNING
-            run.save(update_fields=["state", "status", "updated_at"])
+            run.updated_at = now
             fired.append(timer.pk)
-            woken.append(run.pk)
+            woken.append(run)
+        _mark_running(woken, now)
         Timer.objects.filter(pk__in=fired).update(fired_at=now)
         Timer.objects.filter(pk__in=stale).update(cancelled_at=now)
-        for run_id in woken:
-            transaction.on_commit(lambda run_id=run_id: advance_run.delay(run_id))
+        run_ids = [run.pk for run in woken]
+        transaction.on_commit(lambda: _wake(run_ids))
     return len(fired)
+
+
+def _mark_running(runs: list[Run], now) -> None:
+    """Save the woken runs' state, status and updated_at in one round trip (executemany).
+
+    A ``save()`` per run was a third of the poller's time; ``bulk_update``'s CASE expression
+    costs even more Python. Caller holds the runs' row locks.
+    """
+    if not runs:
+        return
+    quote = connection.ops.quote_name
+    fields = [Run._meta.get_field(name) for name in ("state", "status", "updated_at")]
+    columns = ", ".join(f"{quote(field.column)} = %s" for field in fields)
+    # Identifiers come from the model, values are parameters.
+    sql = f"UPDATE {quote(Run._meta.db_table)} SET {columns} WHERE {quote(Run._meta.pk.column)} = %s"  # noqa: S608
+    updated_at = fields[2].get_db_prep_save(now, connection)
+    status = fields[1].get_db_prep_save(Run.Status.RUNNING, connection)
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            sql, [(fields[0].get_db_prep_save(run.state, connection), status, updated_at, run.pk) for run in runs]
+        )
+
+
+def _wake(run_ids: list[int]) -> None:
+    """Enqueue ``advance_run`` for each woken run (after commit: the worker sees them running)."""
+    from routing.tasks import advance_run
+
+    for run_id in run_ids:
+        advance_run.delay(run_id)

@@ -1,6 +1,6 @@
 """A real Celery worker for end-to-end tests, on the test database and a private broker.
 
-``celery_worker_process`` (session-scoped) starts ``celery -A helpdesk worker`` as a
+``celery_worker_process`` (package-scoped: tests/e2e only) starts ``celery -A helpdesk worker`` as a
 subprocess once the test database exists, and stops it before the database is dropped.
 
 * Database: pytest-django has already pointed ``connection.settings_dict`` at the test
@@ -128,13 +128,20 @@ def _use_private_filesystem_broker(app, broker_dir: Path) -> None:
 
 
 def _reset_producer_pool(app) -> None:
-    """Forget connections made with the old broker options; the next publish makes new ones."""
+    """Forget connections made with the old broker options; the next publish makes new ones.
+
+    kombu also keeps producer pools in a global registry keyed by connection: cleared too, or
+    the next publish would take a pool whose connections were just closed.
+    """
+    from kombu import pools
+
     if app._pool is not None:
         app._pool.force_close_all()
         app._pool = None
     amqp = app.__dict__.get("amqp")
     if amqp is not None:
         amqp._producer_pool = None
+    pools.reset()
 
 
 def _purge_broker(app) -> None:
@@ -148,12 +155,10 @@ def _purge_broker(app) -> None:
             client.delete("unacked", "unacked_index", "unacked_mutex")
 
 
-@pytest.fixture(scope="session")
-def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[WorkerProcess]:
-    from helpdesk.celery import app
-
-    tmp = tmp_path_factory.mktemp("celery-worker")
+def worker_env(django_db_blocker) -> dict[str, str]:
+    """The environment of a worker on the test database: this one's, minus eager tasks."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("CELERY_TASK_ALWAYS_EAGER")}
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)  # set by the browser tests for their own thread only
     env.update(
         {
             "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE", "helpdesk.settings"),
@@ -163,43 +168,48 @@ def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory) 
     )
     with django_db_blocker.unblock():
         env["DATABASE_URL"] = worker_database_url()
+    return env
 
-    if settings.CELERY_BROKER_URL.startswith("filesystem://"):
-        broker_dir = tmp / "broker"
-        env["CELERY_BROKER_DIR"] = str(broker_dir)
-        _use_private_filesystem_broker(app, broker_dir)
+
+@contextlib.contextmanager
+def worker_broker(app, directory: Path, env: dict[str, str]) -> Iterator[None]:
+    """The broker a test worker and this process share, and its clean-up.
+
+    The filesystem broker gets private folders under ``directory`` (for the worker through
+    ``env``, for this process through the app's options), given back afterwards. A shared
+    broker (Redis, RabbitMQ) is used as it is, purged of leftovers; its connection pool is left
+    alone, since the tests that run next publish through it.
+    """
+    private = settings.CELERY_BROKER_URL.startswith("filesystem://")
+    saved_options = app.conf.broker_transport_options
+    if private:
+        env["CELERY_BROKER_DIR"] = str(directory / "broker")
+        _use_private_filesystem_broker(app, directory / "broker")
     else:
         env["CELERY_BROKER_URL"] = settings.CELERY_BROKER_URL
     _purge_broker(app)
-
-    command = [
-        sys.executable, "-m", "celery", "-A", "helpdesk", "worker",
-        "--loglevel", "info",
-        "--hostname", f"e2e-{uuid.uuid4().hex[:8]}@%h",
-        "--pool", WORKER_POOL,
-        "--concurrency", "2",
-        "--without-gossip", "--without-mingle", "--without-heartbeat",
-    ]  # fmt: skip
-    if WORKER_BEAT:
-        command += [
-            "--beat",
-            "--scheduler", "celery.beat:PersistentScheduler",
-            "--schedule-filename", str(tmp / "celerybeat-schedule"),
-        ]  # fmt: skip
-
-    log_path = tmp / "worker.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            command, cwd=tmp, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )  # fmt: skip
-    worker = WorkerProcess(process=process, log_path=log_path, env=env)
     try:
-        _wait_until_ready(worker)
-        yield worker
+        yield
     finally:
-        worker.stop()
-        _reset_producer_pool(app)
+        if private:
+            app.conf.broker_transport_options = saved_options
+            _reset_producer_pool(app)
+
+
+# Package scope: the worker stops once tests/e2e is done, so that it never takes (and runs) the
+# tasks that later unit tests enqueue on a shared broker such as Redis.
+@pytest.fixture(scope="package")
+def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[WorkerProcess]:
+    from helpdesk.celery import app
+
+    tmp = tmp_path_factory.mktemp("celery-worker")
+    env = worker_env(django_db_blocker)
+    with worker_broker(app, tmp, env):
+        worker = launch_worker(env, tmp, name="e2e", beat=WORKER_BEAT)
+        try:
+            yield worker
+        finally:
+            worker.stop()
 
 
 def _wait_until_ready(worker: WorkerProcess) -> None:
@@ -241,3 +251,98 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
             text += f"\n[the worker has exited with code {worker.process.returncode}]"
         report.sections.append(("celery worker log", text[-20000:] or "(nothing logged during this test)"))
     return report
+
+
+# --- More workers: a test may start (and kill) workers of its own ---------------------------------
+# Additive helpers for tests/e2e/test_exactly_once.py; the session worker above is unchanged.
+
+
+def worker_hostname(worker: WorkerProcess) -> str:
+    """The node name the worker answers remote control to, e.g. ``e2e-1a2b3c4d@myhost``."""
+    import socket
+
+    args = list(worker.process.args)
+    return args[args.index("--hostname") + 1].replace("%h", socket.gethostname())
+
+
+def launch_worker(
+    env: dict[str, str],
+    directory: Path,
+    *,
+    name: str = "e2e-extra",
+    pool: str = WORKER_POOL,
+    concurrency: int = 2,
+    beat: bool = True,
+) -> WorkerProcess:
+    """Start one more ``celery -A helpdesk worker`` like the session one (same database and broker
+    when given the session worker's ``env``), in its own process group, and wait until it consumes.
+
+    The caller stops it (``WorkerProcess.stop``) or kills it (``kill_worker``).
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    command = [
+        sys.executable, "-m", "celery", "-A", "helpdesk", "worker",
+        "--loglevel", "info",
+        "--hostname", f"{name}-{uuid.uuid4().hex[:8]}@%h",
+        "--pool", pool,
+        "--concurrency", str(concurrency),
+        "--without-gossip", "--without-mingle", "--without-heartbeat",
+    ]  # fmt: skip
+    if beat:
+        command += [
+            "--beat",
+            "--scheduler", "celery.beat:PersistentScheduler",
+            "--schedule-filename", str(directory / "celerybeat-schedule"),
+        ]  # fmt: skip
+    log_path = directory / "worker.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            command, cwd=directory, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )  # fmt: skip
+    worker = WorkerProcess(process=process, log_path=log_path, env=env)
+    _wait_until_ready(worker)
+    return worker
+
+
+def kill_worker(worker: WorkerProcess) -> None:
+    """SIGKILL the worker's whole process group (main process, pool children, embedded beat): a crash."""
+    _signal_group(worker.process.pid, signal.SIGKILL)
+    worker.process.wait(timeout=15)
+
+
+def pause_consuming(app, hostname: str, queue: str | None = None) -> None:
+    """Ask a running worker to stop taking messages from ``queue`` (remote control, with reply)."""
+    queue = queue or app.conf.task_default_queue
+    replies = app.control.cancel_consumer(queue, destination=[hostname], reply=True, timeout=10)
+    assert replies, f"worker {hostname} did not answer cancel_consumer"
+
+
+def resume_consuming(app, hostname: str, queue: str | None = None) -> None:
+    queue = queue or app.conf.task_default_queue
+    replies = app.control.add_consumer(queue, destination=[hostname], reply=True, timeout=10)
+    assert replies, f"worker {hostname} did not answer add_consumer"
+
+
+def purge_broker(app) -> None:
+    """Drop every queued message, and on Redis the unacknowledged ones too (lost broker messages)."""
+    _purge_broker(app)
+
+
+def redeliver_unacked(app) -> int:
+    """Redis only: put the unacknowledged messages back in their queue now, as Redis does by itself
+    once the visibility timeout (1 h by default) has passed for a worker that died holding them.
+
+    Returns how many were restored (0 on brokers without an unacked set).
+    """
+    from kombu import Connection
+
+    with app.connection_for_write() as probe:
+        if probe.transport.driver_type != "redis":
+            return 0
+    with Connection(app.conf.broker_url, transport_options={"visibility_timeout": 0}) as conn:
+        channel = conn.default_channel
+        client = channel.client
+        count = client.zcard(channel.unacked_index_key)
+        channel.qos.restore_visible(num=1000, interval=1)
+    return count
