@@ -7,6 +7,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView
 
 from inbox.api.docs import ApiDocsView
+from inbox.urls import webchat_urlpatterns
 
 admin.site.site_header = _("Helpdesk administration")
 admin.site.site_title = _("Helpdesk")
@@ -24,4 +25,7 @@ urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
+    path("inbox/", include("inbox.urls")),
+    path("chat/", include(webchat_urlpatterns)),
+    path("accounts/", include("django.contrib.auth.urls")),
 ]
