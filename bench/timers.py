@@ -11,10 +11,12 @@ Set-up: ``BENCH_PENDING`` (100,000) pending ``wait`` timers, each with its waiti
 
 * **trickle**: ``BENCH_TRICKLE`` (2,000) more timers due over the next ``BENCH_TRICKLE_SECONDS``
   (10) seconds, fired by the real poller (``routing.tasks.fire_due_timers``: ``routing.timers.fire_due``
-  until a batch comes back short) on a one-second tick, as beat runs it; then again with, besides
-  the tick, a poller call at each due time (the countdown wake-up ``engine.schedule_timer`` sends
-  for waits of up to 300 s). Lateness is (time the poller's transaction committed and the runs'
-  ``advance_run`` tasks were sent) − due_at; the stored ``fired_at`` (the poll's start) is shown too.
+  until a batch comes back short) on a one-second tick, as beat runs it; then with the polls
+  each tick schedules at the due times of the next second (``fire_due_timers(look_ahead=1)``,
+  rounded up to 0.1 s: what a wait of any length gets); then with a poller call at each due time
+  (the countdown wake-up ``engine.schedule_timer`` sends for waits of up to 300 s). Lateness is
+  (time the poller's transaction committed and the runs' ``advance_run`` tasks were sent) − due_at;
+  the stored ``fired_at`` (the poll's start) is shown too.
 * **burst**: ``BENCH_BURST`` (10,000) timers all due now; the poller is called once, the way one
   beat tick would, and the throughput is timers fired per second of that call.
 
@@ -165,7 +167,21 @@ def lateness(since, calls: list[tuple]) -> tuple[list[float], list[float]]:
     return committed, stored
 
 
-def trickle(fixture: Fixture, *, wakeups: bool) -> dict:
+def poll_at(at, calls: list[tuple]) -> threading.Timer:
+    """A poll at ``at``, as the worker runs a ``fire_due_timers`` task sent with that ETA."""
+
+    def poll() -> None:
+        try:
+            tick(calls)
+        finally:
+            connections.close_all()
+
+    timer = threading.Timer(max(0.0, at.timestamp() - time.time()), poll)
+    timer.start()
+    return timer
+
+
+def trickle(fixture: Fixture, *, wakeups: bool, look_ahead: bool = False) -> dict:
     """Timers due over the next seconds, fired by the 1 s beat tick, and with ``wakeups`` also by a
     poller call at each due time, as the countdown task of ``engine.schedule_timer`` does for waits
     of up to 300 s (here in a thread of this process instead of a worker)."""
@@ -190,12 +206,17 @@ def trickle(fixture: Fixture, *, wakeups: bool) -> dict:
     if thread:
         thread.start()
     next_tick = time.time()
+    scheduled: list[threading.Timer] = []
     while time.time() < end:
         tick(calls)
+        if look_ahead:  # what routing.tasks.fire_due_timers(look_ahead=TICK) schedules
+            scheduled += [poll_at(at, calls) for at in timers.wake_up_times(TICK)]
         next_tick += TICK
         time.sleep(max(0.0, next_tick - time.time()))
     if thread:
         thread.join()
+    for poll in scheduled:
+        poll.join()
     committed, stored = lateness(start, calls)
     busy = [r - b.timestamp() for b, r, f in calls if f]
     return {
@@ -238,6 +259,7 @@ def main() -> None:
         print("  " + explain_due_query().replace("\n", "\n  "))
 
         t = trickle(fixture, wakeups=False)
+        a = trickle(fixture, wakeups=False, look_ahead=True)
         w = trickle(fixture, wakeups=True)
         b = burst(fixture)
         pending = Timer.objects.pending().count()
@@ -252,6 +274,7 @@ def main() -> None:
         )
         row(f"trickle, beat tick every {TICK:g} s only", t["fired"], t["committed"])
         row("trickle, tick only, stored fired_at − due_at", t["fired"], t["stored"])
+        row("trickle, beat tick scheduling polls at due times", a["fired"], a["committed"])
         row("trickle, beat tick + wake-up at due time", w["fired"], w["committed"])
         row(f"burst: {BURST:,} due at once, one beat tick", b["fired"], b["committed"], f"{b['rate']:,.0f}/s")
         print(

@@ -191,7 +191,7 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     # The database is the truth for delayed work; these sweeps fire what is due.
-    "fire-due-timers": {"task": "routing.tasks.fire_due_timers", "schedule": 1.0},
+    "fire-due-timers": {"task": "routing.tasks.fire_due_timers", "schedule": 1.0, "kwargs": {"look_ahead": 1.0}},
     "deliver-due-messages": {"task": "inbox.tasks.deliver_due_messages", "schedule": 10.0},
     "requeue-stalled-runs": {"task": "routing.tasks.requeue_stalled_runs", "schedule": 30.0},
     # Queues drain on events (agent online, capacity freed); this catches shifts starting.

@@ -13,14 +13,20 @@ def advance_run(run_id: int) -> None:
 
 
 @shared_task(ignore_result=True)
-def fire_due_timers() -> int:
-    """Beat runs this every second; short waits also schedule a wake-up at their due time."""
+def fire_due_timers(look_ahead: float = 0) -> int:
+    """Fire what is due. Beat runs this every second with ``look_ahead`` = the tick, which also
+    schedules a poll at the due time of each timer falling due before the next tick; short waits
+    schedule their own wake-up too. Scheduled polls do not look ahead, so they never multiply."""
     total = 0
     while True:
         fired = timers.fire_due()
         total += fired
         if fired < timers.BATCH:
-            return total
+            break
+    if look_ahead:
+        for eta in timers.wake_up_times(look_ahead):
+            fire_due_timers.apply_async(eta=eta)
+    return total
 
 
 @shared_task(ignore_result=True)
