@@ -127,14 +127,6 @@ def timed(client: Client, url: str) -> tuple[float, float, int]:
     return statistics.median(times), statistics.quantiles(times, n=20)[18], queries
 
 
-# models.Index(fields=["status", "-opened_at"], name="conversation_status_opened_idx") and
-# models.Index(fields=["-opened_at"], name="conversation_opened_idx"): the admin's "All" tab.
-PROPOSED_INDEXES = (
-    "CREATE INDEX conversation_status_opened_idx ON inbox_conversation (status, opened_at DESC)",
-    "CREATE INDEX conversation_opened_idx ON inbox_conversation (opened_at DESC)",
-)
-
-
 def report(pages: list[tuple[str, Client, str]]) -> None:
     print(f"{'page':<34} {'p50 ms':>8} {'p95 ms':>8} {'queries':>8}")
     for name, client, url in pages:
@@ -164,14 +156,6 @@ def main() -> None:
             ("conversation poll (htmx)", as_agent, f"/inbox/c/{watched.pk}/live/"),
         ]
         report(pages)
-        if connection.vendor == "postgresql":
-            # Indexes proposed for inbox/models.py (Conversation.Meta.indexes), made here by hand.
-            with connection.cursor() as cursor:
-                for sql in PROPOSED_INDEXES:
-                    cursor.execute(sql)
-                cursor.execute("ANALYZE inbox_conversation")
-            print("\nwith the proposed indexes:")
-            report(pages)
     finally:
         teardown_databases(config, verbosity=0)
 

@@ -1,4 +1,4 @@
-"""URLs: the admin and the integrator's REST API under /api/v1/."""
+"""URLs: the agents' inbox, the contacts' web chat, the admin and the REST API under /api/v1/."""
 
 from django.contrib import admin
 from django.urls import include, path
@@ -22,10 +22,13 @@ api_v1 = [
 ]
 
 urlpatterns = [
-    path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    path("", RedirectView.as_view(pattern_name="inbox:list", permanent=False)),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("inbox/", include("inbox.urls")),
     path("chat/", include(webchat_urlpatterns)),
     path("accounts/", include("django.contrib.auth.urls")),
 ]
+
+handler404 = "helpdesk.views.not_found"
+handler500 = "helpdesk.views.server_error"

@@ -225,6 +225,9 @@ class Conversation(models.Model):
         indexes = [
             models.Index(fields=["status", "team", "-opened_at"]),
             models.Index(fields=["assignee", "status", "-opened_at"]),
+            # The inbox's "All" tab (admins): newest first, with or without a status.
+            models.Index(fields=["status", "-opened_at"], name="conversation_status_opened_idx"),
+            models.Index(fields=["-opened_at"], name="conversation_opened_idx"),
             models.Index(
                 fields=["team", "queued_at"], condition=Q(queued_at__isnull=False), name="conversation_queue_idx"
             ),
