@@ -73,11 +73,20 @@ def build_snapshot(run: Run) -> dict[str, Any]:
             },
             {
                 "team": lambda: conversation.team.name if conversation.team_id else None,
-                "assignee": lambda: conversation.assignee.user.username if conversation.assignee_id else None,
+                "assignee": lambda: _username(conversation.assignee_id),
             },
         ),
         "now": timezone.now(),
     }
+
+
+def _username(agent_id: int | None) -> str | None:
+    """The assignee's username in one query (not the agent, then its user)."""
+    if agent_id is None:
+        return None
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.filter(agent__pk=agent_id).values_list("username", flat=True).first()
 
 
 def _lock(run_id: int) -> Run | None:
@@ -291,7 +300,9 @@ def _jump_allowed(run: Run, step_id: str) -> bool:
 
 
 def _log(run: Run, step_id: str, kind: str, outcome: str, detail: str) -> None:
-    RunLog.objects.create(run=run, seq=run.seq, step=step_id, step_type=kind, outcome=outcome, detail=detail)
+    """Add a log line; it is written with the run's new position by ``_save``, in one insert."""
+    pending = run.__dict__.setdefault("_pending_log", [])
+    pending.append(RunLog(run=run, seq=run.seq, step=step_id, step_type=kind, outcome=outcome, detail=detail))
     run.seq += 1
 
 
@@ -369,6 +380,8 @@ def _finish(
 
 
 def _save(run: Run) -> None:
+    if pending := run.__dict__.pop("_pending_log", None):
+        RunLog.objects.bulk_create(pending)
     run.save(
         update_fields=["status", "current_step", "seq", "variables", "state", "error", "finished_at", "updated_at"]
     )
