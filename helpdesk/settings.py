@@ -199,6 +199,9 @@ CELERY_BEAT_SCHEDULE = {
     "mark-idle-agents-offline": {"task": "inbox.tasks.mark_idle_agents_offline", "schedule": 60.0},
 }
 
+# A web-chat visitor may send this many messages a minute (an address ten times as many).
+WEBCHAT_MESSAGES_PER_MINUTE = env_int("WEBCHAT_MESSAGES_PER_MINUTE", 20)
+
 # Agents online in the inbox but inactive this long go offline.
 AGENT_IDLE_MINUTES = env_int("AGENT_IDLE_MINUTES", 30)
 

@@ -9,9 +9,12 @@ as buttons.
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
+from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -122,23 +125,46 @@ def chat(request: HttpRequest, channel_id: int) -> HttpResponse:
                 data = {"external_id": external_id, "name": start_form.cleaned_data["name"]}
                 if start_form.cleaned_data["email"]:
                     data["email"] = start_form.cleaned_data["email"]
-                if _receive(start_form, channel, data, start_form.cleaned_data["text"]):
+                if _receive(request, start_form, channel, data, start_form.cleaned_data["text"]):
                     response = redirect("webchat:chat", channel_id=channel.pk)
                     remember_visitor(response, request, channel, external_id)
                     return response
         else:
             message_form = WebChatMessageForm(request.POST)
             if message_form.is_valid() and _receive(
-                message_form, channel, {"external_id": external_id}, message_form.cleaned_data["text"]
+                request, message_form, channel, {"external_id": external_id}, message_form.cleaned_data["text"]
             ):
                 if request.headers.get("HX-Request") == "true":
                     return render(request, "webchat/_thread.html", _context(channel, contact))
                 return redirect("webchat:chat", channel_id=channel.pk)
     context = {**_context(channel, contact), "start_form": start_form, "message_form": message_form}
-    return render(request, "webchat/chat.html", context, status=400 if request.method == "POST" else 200)
+    status = 200 if request.method == "GET" else 429 if getattr(request, "_webchat_throttled", False) else 400
+    return render(request, "webchat/chat.html", context, status=status)
 
 
-def _receive(form, channel: Channel, contact_data: dict[str, str], text: str) -> bool:
+def _too_fast(request: HttpRequest, external_id: str | None) -> bool:
+    """More than WEBCHAT_MESSAGES_PER_MINUTE from this visitor, or ten times that from this address.
+
+    Counted in the cache (per process with the default local-memory cache; configure a shared
+    cache to count across web servers).
+    """
+    limit = settings.WEBCHAT_MESSAGES_PER_MINUTE
+    window = int(time.time() // 60)
+    counters = [(f"webchat:ip:{request.META.get('REMOTE_ADDR', '')}:{window}", limit * 10)]
+    if external_id:
+        counters.append((f"webchat:visitor:{external_id}:{window}", limit))
+    over = False
+    for key, most in counters:
+        cache.add(key, 0, timeout=120)
+        over |= cache.incr(key) > most
+    return over
+
+
+def _receive(request: HttpRequest, form, channel: Channel, contact_data: dict[str, str], text: str) -> bool:
+    if _too_fast(request, contact_data.get("external_id")):
+        request._webchat_throttled = True
+        form.add_error(None, gettext("You are sending messages too fast. Wait a minute, then try again."))
+        return False
     try:
         services.receive_message(channel, contact_data, text)
     except ValidationError as exc:

@@ -85,3 +85,12 @@ def run_on_commit(db, django_capture_on_commit_callbacks):
 def fast_password_hashing(settings):
     """Real hashers cost ~0.3 s per password; tests make many users and check no hash strength."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    """Throttle counters (API, web chat) live in the cache: each test starts with none."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield

@@ -146,3 +146,17 @@ def test_the_chat_speaks_the_visitors_language(web):
     page = Client().get(f"/chat/{web.pk}/", headers={"Accept-Language": "ru"})
 
     assert "Начать чат" in page.content.decode()  # "Start the chat"
+
+
+def test_a_visitor_sending_too_fast_is_told_to_wait_and_nothing_more_is_stored(web, settings):
+    settings.WEBCHAT_MESSAGES_PER_MINUTE = 3
+    client = Client()
+    start(client, web, name="Ana", email="", text="one")
+    for text in ("two", "three"):
+        assert client.post(f"/chat/{web.pk}/", {"text": text}).status_code == 302
+
+    refused = client.post(f"/chat/{web.pk}/", {"text": "four"})
+
+    assert refused.status_code == 429
+    assert "too fast" in refused.content.decode()
+    assert list(Message.objects.values_list("text", flat=True)) == ["one", "two", "three"]
