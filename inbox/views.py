@@ -8,6 +8,7 @@ page holds.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
@@ -221,34 +222,30 @@ def _form_errors(request: HttpRequest, form) -> None:
             messages.error(request, text)
 
 
-@login_required
-@require_POST
-def reply(request: HttpRequest, pk: int) -> HttpResponse:
+def _post_text(request: HttpRequest, pk: int, form_class, post: Callable[..., object]) -> HttpResponse:
+    """A reply or an internal comment: validate the form, post through the service, go back."""
     conversation = visible_conversation(request, pk)
-    form = MessageForm(request.POST)
+    form = form_class(request.POST)
     if not form.is_valid():
         _form_errors(request, form)
         return _back(conversation)
     try:
-        services.send_message(conversation, form.cleaned_data["text"], author=request.user)
+        post(conversation, form.cleaned_data["text"], author=request.user)
     except ValidationError as exc:
         _error(request, exc)
     return _back(conversation)
+
+
+@login_required
+@require_POST
+def reply(request: HttpRequest, pk: int) -> HttpResponse:
+    return _post_text(request, pk, MessageForm, services.send_message)
 
 
 @login_required
 @require_POST
 def comment(request: HttpRequest, pk: int) -> HttpResponse:
-    conversation = visible_conversation(request, pk)
-    form = CommentForm(request.POST)
-    if not form.is_valid():
-        _form_errors(request, form)
-        return _back(conversation)
-    try:
-        services.add_comment(conversation, form.cleaned_data["text"], author=request.user)
-    except ValidationError as exc:
-        _error(request, exc)
-    return _back(conversation)
+    return _post_text(request, pk, CommentForm, services.add_comment)
 
 
 @login_required

@@ -11,8 +11,11 @@ integrator's REST API"), so a test reads like an integrator's script.
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TypeVar
 
 import pytest
@@ -55,6 +58,32 @@ def wait_for(predicate: Callable[[], T], timeout: float = 20, interval: float = 
             if not conn.in_atomic_block:
                 conn.close()
         time.sleep(interval)
+
+
+@contextlib.contextmanager
+def webhook_receiver() -> Iterator[tuple[str, list[tuple[dict[str, str], bytes]]]]:
+    """A real HTTP server on localhost standing in for an integrator's webhook endpoint.
+
+    Yields its base URL and the list of ``(headers, body)`` of every POST it got (answered 204).
+    """
+    received: list[tuple[dict[str, str], bytes]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            received.append((dict(self.headers), self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}", received
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def results(payload: Any) -> list[dict]:

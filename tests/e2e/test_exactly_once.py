@@ -22,7 +22,6 @@ import re
 import threading
 import time
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from unittest import mock
 
@@ -32,7 +31,7 @@ from django.utils import timezone
 
 from inbox.models import Assignment, Delivery, Message
 from routing.models import Run, RunLog, Timer
-from tests.e2e import HelpdeskApi, wait_for
+from tests.e2e import HelpdeskApi, wait_for, webhook_receiver
 from tests.e2e.conftest import (
     WorkerProcess,
     kill_worker,
@@ -62,21 +61,8 @@ def api(admin_api) -> HelpdeskApi:
 @pytest.fixture
 def hook():
     """A real HTTP server on localhost standing in for the integrator's webhook endpoint."""
-    received: list[tuple[dict[str, str], bytes]] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):
-            received.append((dict(self.headers), self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args):
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}/hook", received
-    server.shutdown()
+    with webhook_receiver() as (url, received):
+        yield f"{url}/hook", received
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from routing.workflow_templates import load
-from tests.e2e import API, HelpdeskApi, outcomes_of, step_path, wait_for
+from tests.e2e import API, HelpdeskApi, outcomes_of, step_path, wait_for, webhook_receiver
 
 pytestmark = [
     pytest.mark.e2e,
@@ -230,32 +230,16 @@ def test_after_three_invalid_emails_the_failure_path_hands_over_to_support(api, 
 
 
 def test_an_integrator_subscribed_to_assignments_hears_of_the_vip_assignment_signed(api, channel):
-    received: list[tuple[dict[str, str], bytes]] = []
-
-    class Hook(BaseHTTPRequestHandler):
-        def do_POST(self):
-            received.append((dict(self.headers), self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args):
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-    try:
+    with webhook_receiver() as (url, received):
         subscription = api.post(
             f"{API}/webhook-subscriptions/",
-            {"url": f"http://127.0.0.1:{server.server_port}/events", "events": ["conversation.assigned"]},
+            {"url": f"{url}/events", "events": ["conversation.assigned"]},
         )
         conversation_id = api.incoming(channel["id"], {"external_id": "w-1", "email": "vip@example.com"}, "Hi")[
             "conversation"
         ]
 
         wait_for(lambda: received, what="the conversation.assigned webhook")
-    finally:
-        server.shutdown()
-        server.server_close()
     ((headers, body),) = received
     signature = hmac.new(subscription["secret"].encode(), body, hashlib.sha256).hexdigest()
     assert headers["X-Helpdesk-Signature"] == f"sha256={signature}"

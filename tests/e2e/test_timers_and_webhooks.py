@@ -9,13 +9,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from routing.models import Timer
-from tests.e2e import HelpdeskApi, outcomes_of, wait_for
+from tests.e2e import HelpdeskApi, outcomes_of, wait_for, webhook_receiver
 
 pytestmark = [
     pytest.mark.e2e,
@@ -32,21 +30,8 @@ def api(admin_api) -> HelpdeskApi:
 @pytest.fixture
 def hook():
     """A real HTTP server on localhost standing in for the integrator's webhook endpoint."""
-    received: list[tuple[dict[str, str], bytes]] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):
-            received.append((dict(self.headers), self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args):
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}/hook", received
-    server.shutdown()
+    with webhook_receiver() as (url, received):
+        yield f"{url}/hook", received
 
 
 def test_an_unanswered_question_times_out_and_takes_the_timeout_path(api: HelpdeskApi):
