@@ -114,6 +114,16 @@ def upsert_contact(data: dict[str, str], *, channel_language: str = "", channel_
     Runs in a short transaction of its own: callers take no other lock while it holds the
     contact's row, which keeps it out of any lock-order cycle with conversations.
     """
+    try:
+        return _upsert(data, channel_language, channel_country)
+    except IntegrityError:
+        # Two first messages from the same new contact raced and the other one created it (the
+        # unique constraint decided): now it is found. No savepoint around the insert: the common
+        # case pays no extra round trips.
+        return _upsert(data, channel_language, channel_country)
+
+
+def _upsert(data: dict[str, str], channel_language: str, channel_country: str) -> Contact:
     keys = ("external_id",) if data.get("external_id") else ("email", "phone")
     with transaction.atomic():
         if not data.get("external_id"):
@@ -127,13 +137,8 @@ def upsert_contact(data: dict[str, str], *, channel_language: str = "", channel_
         if contact is None:
             contact = Contact(**data)
             enrich(contact, channel_language=channel_language, channel_country=channel_country)
-            try:
-                # Two first messages from the same new contact may race: the unique constraint decides.
-                with transaction.atomic():
-                    contact.save()
-                return contact
-            except IntegrityError:
-                contact = Contact.objects.select_for_update().get(external_id=contact.external_id)
+            contact.save()
+            return contact
         changed = [
             key
             for key, value in data.items()
