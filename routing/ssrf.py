@@ -23,6 +23,7 @@ worker either.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import ipaddress
 import socket
@@ -66,10 +67,8 @@ def parse_ip(host: str) -> IPAddress | None:
     ``127.1``), which ``ipaddress`` refuses but ``getaddrinfo`` happily connects to.
     """
     host = host.strip("[]")
-    try:
+    with contextlib.suppress(ValueError):  # not the standard notation: try the legacy ones
         return ipaddress.ip_address(host.split("%", 1)[0])
-    except ValueError:
-        pass
     try:
         return ipaddress.IPv4Address(socket.inet_aton(host))
     except (OSError, ValueError):
@@ -144,11 +143,9 @@ def validate_allowlist_entry(value: str) -> str | None:
     entry = value.strip().lower()
     if not entry:
         return _("Enter a host name, an IP address or a network such as 10.0.0.0/8.")
-    try:
+    with contextlib.suppress(ValueError):  # an address or a network; else it must be a name
         ipaddress.ip_network(entry.strip("[]"), strict=False)
         return None
-    except ValueError:
-        pass
     name = entry[2:] if entry.startswith("*.") else entry
     labels = name.rstrip(".").split(".")
     if not all(label and len(label) <= 63 and all(c.isalnum() or c == "-" for c in label) for label in labels):
