@@ -56,7 +56,7 @@ def test_each_password_is_printed_once_and_works():
     second = loaddemo()
 
     passwords = dict(PASSWORD.findall(first))
-    assert set(passwords) == {"admin", "sara", "sam", "bill", "shay", "sofia", "bruno"}
+    assert set(passwords) == {"admin", "sara", "sam", "bill", "shay", "sofia", "bruno", "tess", "victor"}
     assert get_user_model().objects.get(username="sara").check_password(passwords["sara"])
     assert not PASSWORD.search(second)
     assert "already exists, password unchanged" in second
@@ -87,7 +87,7 @@ def test_quiet_prints_only_new_passwords():
     output = loaddemo("--quiet")
 
     lines = output.strip().splitlines()
-    assert len(lines) == 7
+    assert len(lines) == 9
     assert all(PASSWORD.search(line) for line in lines)
     assert loaddemo("--quiet") == ""
 

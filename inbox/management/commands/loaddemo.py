@@ -27,6 +27,8 @@ AGENTS = (
     ("shay", "Shay Shipping", "Shipping"),
     ("sofia", "Sofía Soporte", "Soporte ES"),
     ("bruno", "Bruno Suporte", "Suporte BR"),
+    ("tess", "Tess Technical", "Technical support"),
+    ("victor", "Victor VIP", "VIP"),
 )
 # name, language, country, kind: contacts without a language or country get the channel's.
 CHANNELS = (
