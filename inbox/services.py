@@ -191,7 +191,8 @@ def _refusal(agent: Agent, *, rules: AssignRules, current: Agent | None) -> str 
         }
     if rules.exclude_current and current is not None and agent.pk == current.pk:
         return _("%(agent)s already has it.") % {"agent": agent.username}
-    if agent.max_open is not None and agent.open_count >= agent.max_open:
+    has_it = current is not None and agent.pk == current.pk  # counts against their capacity already
+    if agent.max_open is not None and agent.open_count >= agent.max_open and not has_it:
         return _("%(agent)s is at capacity (%(n)d open).") % {"agent": agent.username, "n": agent.open_count}
     if rules.on_shift_only and not _on_shift(agent, timezone.now()):
         return _("%(agent)s is not on shift now.") % {"agent": agent.username}

@@ -165,3 +165,16 @@ def test_coming_online_over_the_api_hands_out_the_queue(support, alice, alice_ap
     assert response.status_code == 200, response.content
     fresh(waiting)
     assert waiting.assignee == alice
+
+
+def test_naming_the_agent_who_has_it_at_full_capacity_keeps_it_with_them(support, alice, run_on_commit):
+    Agent.objects.filter(pk=alice.pk).update(max_open=1)
+    conversation = ConversationFactory()
+    assert services.assign(conversation, agent=alice, team=support).agent == alice
+    alice.refresh_from_db()
+
+    again = services.assign(conversation, agent=alice, team=support)
+
+    assert again.agent == alice
+    fresh(alice)
+    assert alice.open_count == 1
