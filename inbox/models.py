@@ -215,6 +215,9 @@ class Conversation(models.Model):
     last_outgoing_at = models.DateTimeField(_("last outgoing message"), null=True, blank=True)
     # Set while the conversation waits unassigned in its team's queue; the queue drains oldest first.
     queued_at = models.DateTimeField(_("queued since"), null=True, blank=True, editable=False)
+    # Who may take it when it leaves the queue: the strategy and filters of the assignment that
+    # queued it ({"strategy", "online_only", "on_shift_only"}).
+    queue_rules = models.JSONField(default=dict, blank=True, editable=False)
 
     objects = ConversationQuerySet.as_manager()
 

@@ -273,7 +273,7 @@ def assign(
             details.append(_("It stays with %(who)s.") % {"who": current.username if current else _("nobody")})
             return AssignResult(None, conv.team, " ".join(details))
         detail = " ".join(details)
-        _set_assignee(conv, chosen, new_team)
+        _set_assignee(conv, chosen, new_team, rules)
         Assignment.objects.create(
             conversation=conv, team=new_team, agent=chosen, reason=reason or detail, idempotency_key=idempotency_key
         )
@@ -353,9 +353,10 @@ def _team_for(agent: Agent, current: Team | None) -> Team | None:
     return teams[0] if teams else current
 
 
-def _set_assignee(conv: Conversation, agent: Agent | None, team: Team | None) -> None:
+def _set_assignee(conv: Conversation, agent: Agent | None, team: Team | None, rules: AssignRules) -> None:
     """Move the conversation (and, when open, its open count) to ``agent``; ``agent`` None queues it
-    in ``team``. The new agent's count was taken by ``_take``. Caller holds the conversation lock."""
+    in ``team`` under ``rules``. The new agent's count was taken by ``_take``. Caller holds the
+    conversation lock."""
     previous_id = conv.assignee_id
     if conv.status == Conversation.Status.OPEN and previous_id is not None and previous_id != (agent and agent.pk):
         Agent.objects.filter(pk=previous_id, open_count__gt=0).update(open_count=F("open_count") - 1)
@@ -363,10 +364,15 @@ def _set_assignee(conv: Conversation, agent: Agent | None, team: Team | None) ->
     conv.assignee = agent
     conv.team = team
     if agent is not None:
-        conv.queued_at = None
-    elif conv.queued_at is None:
-        conv.queued_at = timezone.now()
-    conv.save(update_fields=["assignee", "team", "queued_at"])
+        conv.queued_at, conv.queue_rules = None, {}
+    else:
+        conv.queued_at = conv.queued_at or timezone.now()  # re-queued: keeps its place in line
+        conv.queue_rules = {
+            "strategy": rules.strategy,
+            "online_only": rules.online_only,
+            "on_shift_only": rules.on_shift_only,
+        }
+    conv.save(update_fields=["assignee", "team", "queued_at", "queue_rules"])
     if agent is not None and previous_id != agent.pk:
         from inbox import notifications
 
@@ -571,28 +577,37 @@ def drain_queue(team: Team, *, limit: int = 200) -> int:
 
     Each is assigned in its own transaction by ``assign`` (conversation lock, then team lock), so
     draining keeps the one lock order and a concurrent drain cannot assign a conversation twice.
-    Agents must be online, and on shift if the team has shifts.
+    Each goes by the rules of the assignment that queued it (strategy, online only, on shift
+    only); once nobody can take a conversation under some rules, later ones under the same rules
+    are skipped.
     """
-    on_shift_only = team.shifts.exists()
     waiting = (
         Conversation.objects.filter(team=team, queued_at__isnull=False, status=Conversation.Status.OPEN)
         .order_by("queued_at", "pk")
-        .values_list("pk", flat=True)
+        .values_list("pk", "queue_rules")
     )
-    assigned = 0
-    for pk in list(waiting[:limit]):
+    assigned, nobody_for = 0, set()
+    for pk, stored in list(waiting[:limit]):
+        rules = (
+            stored.get("strategy") if stored.get("strategy") in Strategy.ALL else Strategy.ROUND_ROBIN,
+            bool(stored.get("online_only", True)),
+            bool(stored.get("on_shift_only", False)),
+        )
+        if rules in nobody_for:
+            continue
         result = assign(
             Conversation(pk=pk),
             team=team,
-            online_only=True,
-            on_shift_only=on_shift_only,
+            strategy=rules[0],
+            online_only=rules[1],
+            on_shift_only=rules[2],
             reason=_("Waited in the queue of %(team)s.") % {"team": team.name},
             only_if_queued=True,
         )
         if result.assigned:
             assigned += 1
         elif result.queued:
-            break  # nobody can take the oldest, so nobody can take the next either
+            nobody_for.add(rules)
     return assigned
 
 

@@ -178,3 +178,23 @@ def test_naming_the_agent_who_has_it_at_full_capacity_keeps_it_with_them(support
     assert again.agent == alice
     fresh(alice)
     assert alice.open_count == 1
+
+
+def test_a_queued_conversation_leaves_the_queue_by_the_rules_that_queued_it(support, alice, run_on_commit):
+    busy = AgentFactory(user=UserFactory(username="busy"), teams=[support], availability="offline")
+    Agent.objects.filter(pk=alice.pk).update(availability="offline", last_assigned_at=None)
+    for _ in range(2):
+        services.assign(ConversationFactory(), agent=busy, team=support)  # busy: 2 open, assigned just now
+    waiting = ConversationFactory()
+    result = services.assign(waiting, team=support, strategy="least_open", online_only=True)
+    assert result.queued
+    fresh(waiting)
+    assert waiting.queue_rules == {"strategy": "least_open", "online_only": True, "on_shift_only": False}
+
+    Agent.objects.filter(pk__in=[alice.pk, busy.pk]).update(availability="online")
+    Agent.objects.filter(pk=alice.pk).update(open_count=1, last_assigned_at=timezone.now())
+    assert services.drain_queue(support) == 1
+
+    fresh(waiting)
+    assert waiting.assignee == alice  # fewest open; round robin would have picked busy (less recent)
+    assert (waiting.queued_at, waiting.queue_rules) == (None, {})
