@@ -9,7 +9,7 @@ SQLite each get their own dialect.
 import datetime
 
 import django.db.models.deletion
-from django.db import migrations, models
+from django.db import NotSupportedError, migrations, models
 
 EPOCH = {"postgresql": "'1970-01-01 00:00:00+00'::timestamptz", "sqlite": "'1970-01-01 00:00:00'"}
 
@@ -107,7 +107,7 @@ def _statements(vendor: str, *, drop: bool = False) -> list[str]:
     if vendor == "sqlite":
         sqlite_copies = SQLITE_COPIES.format(epoch=epoch)
         return SQLITE_DROP if drop else [s.format(sqlite_copies=sqlite_copies) for s in SQLITE]
-    raise NotImplementedError(f"Membership triggers are written for PostgreSQL and SQLite, not {vendor}")
+    raise NotSupportedError(f"Membership triggers are written for PostgreSQL and SQLite, not {vendor}")
 
 
 def install(apps, schema_editor):
